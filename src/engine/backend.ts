@@ -1,0 +1,38 @@
+/**
+ * Kernels every backend provides. Pointers are byte offsets into the backend's memory;
+ * f32 tensors, f64 accumulators, f32 scale vectors. A view argument list is
+ * (w, outer, outerStride, count, inner): element (o, i, j) is f32 index  o*outerStride + i*inner + j
+ * counted from byte pointer w, and belongs to unit i.
+ */
+export interface Kernels {
+  /** acc[i] += sum_{o,j} |w(o,i,j)|^p, summed in f64 (no overflow / flush for |w| in [1e-30, 1e30], p <= 10). */
+  accumulate(w: number, outer: number, outerStride: number, count: number, inner: number, acc: number, p: number): void;
+  /** w(o,i,j) *= s[i]. */
+  scale(w: number, outer: number, outerStride: number, count: number, inner: number, s: number): void;
+  /**
+   * d[i] = (b[i] / a[i])^(1/(2p)) / sqrt(c) with a = incoming, b = outgoing (f64);
+   * d[i] = 1 where a or b is 0 or the ratio is not finite (dead unit). dInv[i] = 1 / d[i]. d, dInv are f32.
+   */
+  solveScales(incoming: number, outgoing: number, count: number, p: number, c: number, d: number, dInv: number): void;
+  /** sum |w[k]|^p over n contiguous f32, in f64. */
+  energy(w: number, n: number, p: number): number;
+  /** Index of the first NaN / Inf among n contiguous f32, or -1. */
+  firstNonFinite(w: number, n: number): number;
+  /** Sets `bytes` bytes at ptr to zero. */
+  zero(ptr: number, bytes: number): void;
+}
+
+export type BackendName = 'simd' | 'scalar' | 'js';
+
+/** A kernel set with its own linear memory. */
+export interface Backend {
+  readonly name: BackendName;
+  readonly kernels: Kernels;
+  /**
+   * Makes `bytes` bytes available and returns the 16-byte-aligned pointer of the region.
+   * Called once per engine, before any kernel; may replace `buffer`.
+   */
+  reserve(bytes: number): number;
+  /** The current memory; re-read after `reserve`. */
+  readonly buffer: ArrayBuffer;
+}

@@ -1,0 +1,150 @@
+/**
+ * The network description users hand to `balance` / `ENorm`: a list of layers in
+ * topological order. A layer reads the previous layer unless it names its `inputs`
+ * (names of earlier layers), which is how residual Add and Concat graphs are written.
+ * Layers that nothing reads are the network's outputs.
+ */
+
+/** Dense weight layout: 'io' = [in, out] (tfjs), 'oi' = [out, in] (PyTorch / ONNX). */
+export type DenseLayout = 'io' | 'oi';
+/** Conv2D weight layout: 'hwio' = [kh, kw, in, out] (tfjs), 'oihw' = [out, in, kh, kw] (PyTorch / ONNX). */
+export type ConvLayout = 'hwio' | 'oihw';
+/** Depthwise weight layout: 'hwcm' = [kh, kw, channels, multiplier] (tfjs), 'oihw' = [channels*multiplier, 1, kh, kw] (PyTorch groups=channels). */
+export type DepthwiseLayout = 'hwcm' | 'oihw';
+/** Order in which Flatten lays out a [C, H, W] map: 'channels-last' = (h, w, c), 'channels-first' = (c, h, w). */
+export type FlattenOrder = 'channels-last' | 'channels-first';
+export type Padding = 'same' | 'valid';
+
+/** Extra tensors that move inversely to a tensor (SGD momentum buffers): weight*d means companion/d. */
+export type Companion = Float32Array | Float32Array[];
+
+interface LayerBase {
+  /** Unique name; used by `inputs` of later layers and in every error and report. */
+  name?: string;
+  /** Names of the layers this one reads. Default: the previous layer (or the network input). */
+  inputs?: string[];
+}
+
+export interface InputLayer extends LayerBase {
+  kind: 'input';
+  /** Per-example shape, e.g. [784] or [28, 28, 1] (NHWC) / [1, 28, 28] (NCHW). Needed only to run the network. */
+  shape?: number[];
+}
+
+export interface DenseLayer extends LayerBase {
+  kind: 'dense';
+  weight: Float32Array;
+  /** [in, out] for layout 'io', [out, in] for 'oi'. */
+  shape: [number, number];
+  layout?: DenseLayout;
+  bias?: Float32Array;
+  companions?: { weight?: Companion; bias?: Companion };
+}
+
+export interface Conv2DLayer extends LayerBase {
+  kind: 'conv2d';
+  weight: Float32Array;
+  /** [kh, kw, in, out] for 'hwio', [out, in, kh, kw] for 'oihw'. */
+  shape: [number, number, number, number];
+  layout?: ConvLayout;
+  bias?: Float32Array;
+  strides?: number | [number, number];
+  padding?: Padding;
+  companions?: { weight?: Companion; bias?: Companion };
+}
+
+export interface DepthwiseConv2DLayer extends LayerBase {
+  kind: 'depthwise-conv2d';
+  weight: Float32Array;
+  /** [kh, kw, channels, multiplier] for 'hwcm', [channels*multiplier, 1, kh, kw] for 'oihw'. */
+  shape: [number, number, number, number];
+  layout?: DepthwiseLayout;
+  bias?: Float32Array;
+  strides?: number | [number, number];
+  padding?: Padding;
+  companions?: { weight?: Companion; bias?: Companion };
+}
+
+/**
+ * Inference-mode batch normalisation: y = gamma * (x - mean) / sqrt(variance + epsilon) + beta.
+ * It cancels any scale on its input, so the unit's scale goes on gamma and beta instead.
+ */
+export interface BatchNormLayer extends LayerBase {
+  kind: 'batch-norm';
+  /** Absent means gamma = 1 (then the channel cannot carry a scale). */
+  gamma?: Float32Array;
+  /** Absent means beta = 0. */
+  beta?: Float32Array;
+  mean: Float32Array;
+  variance: Float32Array;
+  /** Default 1e-3 (tfjs / Keras). */
+  epsilon?: number;
+  companions?: { gamma?: Companion; beta?: Companion };
+}
+
+export interface ReluLayer extends LayerBase { kind: 'relu' }
+export interface LeakyReluLayer extends LayerBase {
+  kind: 'leaky-relu';
+  /** Slope for x < 0. Default 0.3 (tfjs). */
+  alpha?: number;
+}
+export interface IdentityLayer extends LayerBase { kind: 'identity' }
+
+/** Activations that are not positively homogeneous: a barrier for rescaling. */
+export type BarrierActivation = 'sigmoid' | 'tanh' | 'softmax' | 'gelu' | 'elu' | 'selu' | 'softplus' | 'swish' | 'relu6';
+export interface ActivationLayer extends LayerBase {
+  kind: 'activation';
+  fn: BarrierActivation;
+}
+
+export interface PoolLayer extends LayerBase {
+  kind: 'max-pool' | 'avg-pool';
+  size: number | [number, number];
+  /** Default: equal to size. */
+  strides?: number | [number, number];
+  padding?: Padding;
+}
+export interface GlobalAvgPoolLayer extends LayerBase { kind: 'global-avg-pool' }
+export interface DropoutLayer extends LayerBase { kind: 'dropout'; rate?: number }
+export interface FlattenLayer extends LayerBase {
+  kind: 'flatten';
+  /** Default 'channels-last' (tfjs). */
+  order?: FlattenOrder;
+}
+/** Elementwise sum of its inputs (a residual connection). */
+export interface AddLayer extends LayerBase { kind: 'add'; inputs: string[] }
+/** Concatenation of its inputs along the channel / feature axis. */
+export interface ConcatLayer extends LayerBase { kind: 'concat'; inputs: string[] }
+
+export type Layer =
+  | InputLayer
+  | DenseLayer
+  | Conv2DLayer
+  | DepthwiseConv2DLayer
+  | BatchNormLayer
+  | ReluLayer
+  | LeakyReluLayer
+  | IdentityLayer
+  | ActivationLayer
+  | PoolLayer
+  | GlobalAvgPoolLayer
+  | DropoutLayer
+  | FlattenLayer
+  | AddLayer
+  | ConcatLayer;
+
+export type LayerKind = Layer['kind'];
+export type Network = Layer[];
+
+/** Tensor roles a layer can own. */
+export type TensorRole = 'weight' | 'bias' | 'gamma' | 'beta';
+
+export const LAYER_KINDS: readonly LayerKind[] = [
+  'input', 'dense', 'conv2d', 'depthwise-conv2d', 'batch-norm', 'relu', 'leaky-relu', 'identity',
+  'activation', 'max-pool', 'avg-pool', 'global-avg-pool', 'dropout', 'flatten', 'add', 'concat',
+];
+
+/** The display name of layer `index`: its `name`, or `#index`. */
+export function layerName(layer: { name?: string }, index: number): string {
+  return layer.name ?? `#${index}`;
+}
