@@ -105,6 +105,7 @@ export interface PoolLayer extends LayerBase {
   padding?: Padding;
 }
 export interface GlobalAvgPoolLayer extends LayerBase { kind: 'global-avg-pool' }
+export interface GlobalMaxPoolLayer extends LayerBase { kind: 'global-max-pool' }
 export interface DropoutLayer extends LayerBase { kind: 'dropout'; rate?: number }
 export interface FlattenLayer extends LayerBase {
   kind: 'flatten';
@@ -128,6 +129,7 @@ export type Layer =
   | ActivationLayer
   | PoolLayer
   | GlobalAvgPoolLayer
+  | GlobalMaxPoolLayer
   | DropoutLayer
   | FlattenLayer
   | AddLayer
@@ -141,7 +143,7 @@ export type TensorRole = 'weight' | 'bias' | 'gamma' | 'beta';
 
 export const LAYER_KINDS: readonly LayerKind[] = [
   'input', 'dense', 'conv2d', 'depthwise-conv2d', 'batch-norm', 'relu', 'leaky-relu', 'identity',
-  'activation', 'max-pool', 'avg-pool', 'global-avg-pool', 'dropout', 'flatten', 'add', 'concat',
+  'activation', 'max-pool', 'avg-pool', 'global-avg-pool', 'global-max-pool', 'dropout', 'flatten', 'add', 'concat',
 ];
 
 /** The display name of layer `index`: its `name`, or `#index`. */
