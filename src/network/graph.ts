@@ -62,7 +62,7 @@ export function resolveGraph(net: readonly Layer[]): ResolvedGraph {
     if (MULTI_INPUT.has(layer.kind) && layer.inputs.length < 2) {
       throw new ENormError('E_GRAPH', `layer '${names[k]}' (${layer.kind}) merges at least two inputs, got ${layer.inputs.length}`, where);
     }
-    return layer.inputs.map((ref) => {
+    return layer.inputs.map((ref: string) => {
       const j = byName.get(ref);
       if (j === undefined) {
         throw new ENormError('E_GRAPH', `layer '${names[k]}': input '${ref}' is not the name of any layer`, where);
