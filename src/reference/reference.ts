@@ -1,0 +1,100 @@
+import type { Group, Plan, View } from '../engine/plan.js';
+import { resolveOptions, type BalanceOptions } from '../engine/options.js';
+import { compilePlan } from '../network/compile.js';
+import type { Network } from '../network/layers.js';
+import { validateLayers } from '../network/validate.js';
+
+/**
+ * Float64 reference of the ENorm cycle in plain TypeScript: the same plan as the engine, every
+ * tensor copied to float64, elementwise loops straight from ENORM.md section 3, and no rounding
+ * of the scales. It never touches the network's arrays. Slow; for tests and for checking.
+ */
+export interface ReferenceResult {
+  plan: Plan;
+  /** Balanced copy of every plan tensor (plan.tensors order). */
+  tensors: Float64Array[];
+  companions: Float64Array[][];
+  energyBefore: number;
+  energies: number[];
+  cycles: number;
+  converged: boolean;
+  /** Cumulative scale per group (plan.groups order). */
+  scales: Float64Array[];
+}
+
+/** Calls fn(flat index, unit) for every element of the view. */
+export function forEachElement(v: View, fn: (index: number, unit: number) => void): void {
+  for (let o = 0; o < v.outer; o++) {
+    for (let i = 0; i < v.count; i++) {
+      const base = v.start + o * v.outerStride + i * v.inner;
+      for (let j = 0; j < v.inner; j++) fn(base + j, v.unitStart + i);
+    }
+  }
+}
+
+/** Per-unit sums A_i = sum |incoming|^p and B_i = sum |outgoing|^p of one group. */
+export function groupCosts(group: Group, tensors: ArrayLike<number>[], p: number): { incoming: Float64Array; outgoing: Float64Array } {
+  const incoming = new Float64Array(group.size);
+  const outgoing = new Float64Array(group.size);
+  for (const w of group.writers) {
+    if (w.inCost) forEachElement(w, (x, u) => { incoming[u] += Math.abs(tensors[w.tensor][x]) ** p; });
+  }
+  for (const r of group.readers) forEachElement(r, (x, u) => { outgoing[u] += Math.abs(tensors[r.tensor][x]) ** p; });
+  return { incoming, outgoing };
+}
+
+export function referenceEnergy(plan: Plan, tensors: ArrayLike<number>[], p: number): number {
+  let e = 0;
+  plan.tensors.forEach((t, i) => {
+    if (!t.cost) return;
+    const w = tensors[i];
+    for (let x = 0; x < w.length; x++) e += Math.abs(w[x]) ** p;
+  });
+  return e;
+}
+
+/** One Gauss-Seidel ENorm cycle on float64 tensors, in place; returns the scales it applied. */
+export function referenceCycle(plan: Plan, tensors: Float64Array[], companions: Float64Array[][], p: number, c: number): Float64Array[] {
+  return plan.groups.map((g) => {
+    const { incoming: a, outgoing: b } = groupCosts(g, tensors, p);
+    const d = new Float64Array(g.size);
+    for (let i = 0; i < g.size; i++) {
+      const di = (b[i] / a[i]) ** (1 / (2 * p)) / Math.sqrt(c);
+      d[i] = a[i] > 0 && b[i] > 0 && Number.isFinite(di) && di > 0 ? di : 1;
+    }
+    const apply = (v: View, s: (u: number) => number) => {
+      forEachElement(v, (x, u) => {
+        tensors[v.tensor][x] *= s(u);
+        for (const m of companions[v.tensor]) m[x] /= s(u);
+      });
+    };
+    for (const w of g.writers) apply(w, (u) => d[u]);
+    for (const r of g.readers) apply(r, (u) => 1 / d[u]);
+    return d;
+  });
+}
+
+export function balanceReference(net: Network, options: BalanceOptions = {}): ReferenceResult {
+  const o = resolveOptions(options);
+  validateLayers(net);
+  const plan = compilePlan(net, o);
+  const tensors = plan.tensors.map((t) => Float64Array.from(t.data));
+  const companions = plan.tensors.map((t) => t.companions.map((m) => Float64Array.from(m)));
+  const scales = plan.groups.map((g) => new Float64Array(g.size).fill(1));
+  const energyBefore = referenceEnergy(plan, tensors, o.p);
+  const energies: number[] = [];
+  let converged = false;
+  let previous = energyBefore;
+  for (let cycle = 1; cycle <= o.maxCycles; cycle++) {
+    const d = referenceCycle(plan, tensors, companions, o.p, o.c);
+    d.forEach((dg, gi) => dg.forEach((x, i) => { scales[gi][i] *= x; }));
+    const e = referenceEnergy(plan, tensors, o.p);
+    energies.push(e);
+    if (Math.abs(previous - e) <= o.tolerance * previous) {
+      converged = true;
+      break;
+    }
+    previous = e;
+  }
+  return { plan, tensors, companions, energyBefore, energies, cycles: energies.length, converged, scales };
+}
