@@ -1,19 +1,6 @@
 import { resolveGraph } from './graph.js';
 import type { BatchNormLayer, Layer, Network } from './layers.js';
-import { outputUnits, validateLayers } from './validate.js';
-
-type Weighted = Extract<Layer, { kind: 'dense' | 'conv2d' | 'depthwise-conv2d' }>;
-
-/** Output unit of flat weight index x, per kind and layout. */
-function unitOf(layer: Weighted): (x: number) => number {
-  const units = outputUnits(layer);
-  const s: readonly number[] = layer.shape;
-  switch (layer.kind) {
-    case 'dense': return (layer.layout ?? 'io') === 'io' ? (x) => x % units : (x) => Math.floor(x / s[1]);
-    case 'conv2d': return (layer.layout ?? 'hwio') === 'hwio' ? (x) => x % units : (x) => Math.floor(x / (s[1] * s[2] * s[3]));
-    case 'depthwise-conv2d': return (layer.layout ?? 'hwcm') === 'hwcm' ? (x) => x % units : (x) => Math.floor(x / (s[2] * s[3]));
-  }
-}
+import { outputUnitOf, outputUnits, validateLayers } from './validate.js';
 
 /**
  * Folds every batch norm that directly and solely follows a dense or convolution layer into it,
@@ -40,7 +27,7 @@ export function foldBatchNorm(net: Network): Network {
     const units = outputUnits(layer);
     const eps = norm.epsilon ?? 1e-3;
     const g = Float64Array.from({ length: units }, (_, i) => (norm.gamma ? norm.gamma[i] : 1) / Math.sqrt(norm.variance[i] + eps));
-    const unit = unitOf(layer);
+    const unit = outputUnitOf(layer);
     const weight = Float32Array.from(layer.weight, (w, x) => w * g[unit(x)]);
     const bias = Float32Array.from({ length: units }, (_, i) => ((layer.bias ? layer.bias[i] : 0) - norm.mean[i]) * g[i] + (norm.beta ? norm.beta[i] : 0));
     const name = layer.name ?? norm.name;

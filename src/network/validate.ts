@@ -27,6 +27,19 @@ export function outputUnits(layer: Layer): number {
   }
 }
 
+export type WeightedLayer = Extract<Layer, { kind: 'dense' | 'conv2d' | 'depthwise-conv2d' }>;
+
+/** The output unit that flat weight index x belongs to, per kind and layout. */
+export function outputUnitOf(layer: WeightedLayer): (x: number) => number {
+  const units = outputUnits(layer);
+  const s: readonly number[] = layer.shape;
+  switch (layer.kind) {
+    case 'dense': return (layer.layout ?? 'io') === 'io' ? (x) => x % units : (x) => Math.floor(x / s[1]);
+    case 'conv2d': return (layer.layout ?? 'hwio') === 'hwio' ? (x) => x % units : (x) => Math.floor(x / (s[1] * s[2] * s[3]));
+    case 'depthwise-conv2d': return (layer.layout ?? 'hwcm') === 'hwcm' ? (x) => x % units : (x) => Math.floor(x / (s[2] * s[3]));
+  }
+}
+
 /**
  * Checks every layer on its own (kinds, tensor types, shapes vs lengths, layouts, NaN/Inf,
  * companions, hyper-parameters) and that no two rewritable tensors share memory.

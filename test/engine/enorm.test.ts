@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import { balance, ENorm } from '../../src/engine/enorm.js';
+import type { BackendName } from '../../src/engine/backend.js';
+import { ENormError } from '../../src/errors.js';
+import { convChain, mlp, resnet18, vgg } from '../../src/network/builders.js';
+import type { Network } from '../../src/network/layers.js';
+import { mulberry32, normalArray } from '../../src/network/random.js';
+import { balanceReference, groupCosts } from '../../src/reference/reference.js';
+import { cloneNetwork, maxRelDiff, randomInputs, randomRescale, run, snapshot } from '../helpers/nets.js';
+
+const BACKENDS: BackendName[] = ['simd', 'scalar', 'js'];
+
+/** Float32 tensors of a network in plan order, read through a fresh reference plan. */
+function planTensors(net: Network): Float32Array[] {
+  return balanceReference(net, { maxCycles: 0 }).plan.tensors.map((t) => t.data);
+}
+
+describe.each(BACKENDS)('backend %s against the float64 reference', (backend) => {
+  it.each([
+    { name: 'mlp io, biases counted, p=2 c=1', net: () => mlp({ sizes: [20, 16, 12, 8, 5], seed: 1, momentum: true }), p: 2, c: 1, includeBiases: true },
+    { name: 'mlp oi, p=1 c=1.2', net: () => mlp({ sizes: [9, 13, 7, 4], seed: 2, layout: 'oi', momentum: true }), p: 1, c: 1.2, includeBiases: false },
+    { name: 'conv chain oihw, p=3', net: () => convChain({ channels: [3, 6, 5, 4], layout: 'oihw', seed: 3, momentum: true }), p: 3, c: 1.1, includeBiases: false },
+    { name: 'vgg with BN', net: () => vgg({ inputSize: 8, stages: [[4, 6], [8]], hidden: 10, batchNorm: true, seed: 4, momentum: true }), p: 2, c: 1, includeBiases: true },
+    { name: 'resnet18 width 4', net: () => resnet18({ width: 4, seed: 5, momentum: true }), p: 2, c: 1, includeBiases: false },
+  ])('$name: 12 cycles agree to 1e-4 (tensors, companions, energy, scales)', async ({ net, p, c, includeBiases }) => {
+    const a = net();
+    const ref = balanceReference(a, { p, c, includeBiases, maxCycles: 12, tolerance: 0 });
+    const report = await balance(a, { p, c, includeBiases, maxCycles: 12, tolerance: 0, backend });
+    expect(report.backend).toBe(backend);
+    expect(report.cycles).toBe(12);
+    ref.plan.tensors.forEach((t, i) => {
+      expect(maxRelDiff(t.data, ref.tensors[i]), `${t.layer} ${t.role}`).toBeLessThan(1e-4);
+      t.companions.forEach((m, j) => expect(maxRelDiff(m, ref.companions[i][j])).toBeLessThan(1e-4));
+    });
+    report.energies.forEach((e, i) => expect(Math.abs(e - ref.energies[i]) / ref.energies[i]).toBeLessThan(1e-5));
+    report.scales.forEach((s, i) => expect(maxRelDiff(s.scales, ref.scales[i])).toBeLessThan(1e-4));
+  });
+});
+
+describe('energy', () => {
+  it.each(BACKENDS)('never increases from cycle to cycle with c = 1 (%s)', async (backend) => {
+    for (const p of [1, 2, 3]) {
+      const net = resnet18({ width: 8, seed: 11 + p });
+      const report = await balance(net, { p, maxCycles: 40, tolerance: 0, backend });
+      let prev = report.energyBefore;
+      for (const e of report.energies) {
+        expect(e).toBeLessThanOrEqual(prev * (1 + 1e-6));
+        prev = e;
+      }
+      expect(report.energyAfter).toBeLessThan(report.energyBefore);
+    }
+  });
+
+  it('with c != 1 the cycle descends the layer-weighted energy sum_k c^(-p(k-1)) ||W_k||^p (reference, exact)', () => {
+    const p = 2;
+    const c = 1.2;
+    const net = mlp({ sizes: [12, 10, 9, 8, 5], bias: false, seed: 21 });
+    let prev = Infinity;
+    for (let n = 0; n < 30; n++) {
+      const ref = balanceReference(net, { p, c, maxCycles: n, tolerance: 0 });
+      const weighted = ref.tensors.reduce((s, t, k) => s + c ** (-p * k) * t.reduce((a, x) => a + Math.abs(x) ** p, 0), 0);
+      expect(weighted).toBeLessThanOrEqual(prev * (1 + 1e-12));
+      prev = weighted;
+    }
+  });
+});
+
+describe('uniqueness: function-equivalent networks balance to the same weights', () => {
+  const cases: { name: string; make: () => Network; shape: number[] }[] = [
+    { name: 'mlp with biases', make: () => mlp({ sizes: [10, 12, 9, 6], seed: 31 }), shape: [10] },
+    { name: 'conv net with BN, pooling, flatten', make: () => vgg({ inputSize: 8, stages: [[5], [6]], hidden: 7, batchNorm: true, seed: 32 }), shape: [8, 8, 3] },
+    { name: 'resnet18 width 2', make: () => resnet18({ width: 2, seed: 33 }), shape: [8, 8, 3] },
+  ];
+  it.each(cases)('$name', async ({ make, shape }) => {
+    const a = make();
+    const b = cloneNetwork(a);
+    randomRescale(b, 99, 8);
+    const x = randomInputs(shape, 3, 5);
+    expect(maxRelDiff(run(b, x, 3, shape), run(a, x, 3, shape))).toBeLessThan(1e-5);
+    expect(maxRelDiff(planTensors(b)[0], planTensors(a)[0])).toBeGreaterThan(0.1); // really rescaled
+
+    const options = { maxCycles: 20000, tolerance: 1e-15 };
+    const ra = balanceReference(a, options);
+    const rb = balanceReference(b, options);
+    ra.tensors.forEach((t, i) => expect(maxRelDiff(rb.tensors[i], t), ra.plan.tensors[i].layer).toBeLessThan(1e-4));
+
+    // The float32 engine reaches the same point.
+    await balance(a, { maxCycles: 3000, tolerance: 1e-9 });
+    await balance(b, { maxCycles: 3000, tolerance: 1e-9 });
+    const ta = planTensors(a);
+    planTensors(b).forEach((t, i) => expect(maxRelDiff(t, ta[i])).toBeLessThan(1e-4));
+  });
+});
+
+describe('fixed point', () => {
+  it.each([
+    { p: 2, c: 1 },
+    { p: 2, c: 1.2 },
+    { p: 1, c: 1.1 },
+  ])('every unit satisfies ||out||_p = c ||in||_p at convergence (p=$p, c=$c)', ({ p, c }) => {
+    const net = resnet18({ width: 2, seed: 41 });
+    const ref = balanceReference(net, { p, c, maxCycles: 20000, tolerance: 1e-15 });
+    expect(ref.converged).toBe(true);
+    for (const g of ref.plan.groups) {
+      const { incoming, outgoing } = groupCosts(g, ref.tensors, p);
+      for (let i = 0; i < g.size; i++) {
+        const ratio = outgoing[i] ** (1 / p) / (c * incoming[i] ** (1 / p));
+        expect(Math.abs(ratio - 1), `${g.name}[${i}]`).toBeLessThan(1e-4);
+      }
+    }
+  });
+});
+
+describe('robustness', () => {
+  it('dead units stay at scale 1 with no NaN', async () => {
+    const net = mlp({ sizes: [4, 5, 3], seed: 51 });
+    const [d1, , d2] = net;
+    if (d1.kind !== 'dense' || d2.kind !== 'dense') throw new Error('shape');
+    for (let i = 0; i < 4; i++) d1.weight[i * 5 + 1] = 0; // unit 1: no incoming weights
+    d1.bias![1] = 0;
+    for (let o = 0; o < 3; o++) d2.weight[3 * 3 + o] = 0; // unit 3: no outgoing weights
+    const report = await balance(net, { maxCycles: 50 });
+    expect(report.scales[0].scales[1]).toBe(1);
+    expect(report.scales[0].scales[3]).toBe(1);
+    for (const l of net) if (l.kind === 'dense') expect(l.weight.every(Number.isFinite)).toBe(true);
+  });
+
+  it.each(BACKENDS)('weights between 1e-30 and 1e30 neither overflow nor flush to zero (%s)', async (backend) => {
+    const rng = mulberry32(61);
+    const net: Network = [
+      { kind: 'dense', weight: normalArray(6 * 5, 1e-30, rng), shape: [6, 5] },
+      { kind: 'relu' },
+      { kind: 'dense', weight: normalArray(5 * 4, 1e30, rng), shape: [5, 4] },
+      { kind: 'relu' },
+      { kind: 'dense', weight: normalArray(4 * 3, 1, rng), shape: [4, 3] },
+    ];
+    const x = randomInputs([6], 4, 62);
+    const before = run(net, x, 4, [6]);
+    const report = await balance(net, { maxCycles: 200, backend });
+    expect(Number.isFinite(report.energyBefore)).toBe(true);
+    expect(report.energyBefore).toBeGreaterThan(1e59);
+    expect(report.energyAfter).toBeLessThan(1e-3 * report.energyBefore);
+    expect(report.energyAfter).toBeGreaterThan(0);
+    expect(report.scales[0].scales.every((d) => d > 1e20)).toBe(true); // the tiny layer was really rescaled
+    expect(maxRelDiff(run(net, x, 4, [6]), before)).toBeLessThan(1e-5);
+  });
+
+  it('a rescaling that overflows float32 throws E_OVERFLOW and changes nothing', async () => {
+    const net = mlp({ sizes: [4, 5, 3], seed: 71, momentum: true });
+    const before = snapshot(net);
+    const err = await balance(net, { c: 1e-80, maxCycles: 1 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ENormError);
+    expect(err.code).toBe('E_OVERFLOW');
+    expect(err.message).toMatch(/layer 'dense1'/);
+    expect(snapshot(net)).toEqual(before);
+  });
+});
+
+describe('companions (momentum buffers)', () => {
+  it('weight x companion is unchanged elementwise', async () => {
+    const net = resnet18({ width: 4, seed: 81, momentum: true });
+    const products = planProducts(net);
+    await balance(net, { maxCycles: 30 });
+    const after = planProducts(net);
+    after.forEach((p, i) => expect(maxRelDiff(p, products[i])).toBeLessThan(1e-5));
+  });
+});
+
+function planProducts(net: Network): Float64Array[] {
+  const plan = balanceReference(net, { maxCycles: 0 }).plan;
+  return plan.tensors.flatMap((t) => t.companions.map((m) => Float64Array.from(t.data, (w, i) => w * m[i])));
+}
+
+describe('ENorm engine', () => {
+  it('step() runs one cycle on the network arrays and keeps scratch warm', async () => {
+    const net = mlp({ sizes: [8, 6, 6, 3], seed: 91, momentum: true });
+    const twin = cloneNetwork(net);
+    const engine = await ENorm.create(net, { c: 1.2 });
+    for (let i = 0; i < 5; i++) engine.step();
+    const report = await balance(twin, { c: 1.2, maxCycles: 5, tolerance: 0 });
+    expect(report.cycles).toBe(5);
+    const a = planTensors(net);
+    planTensors(twin).forEach((t, i) => expect(Array.from(a[i])).toEqual(Array.from(t)));
+  });
+
+  it('picks up weights changed between steps (as after an SGD update)', async () => {
+    const net = mlp({ sizes: [8, 6, 3], seed: 92 });
+    const engine = await ENorm.create(net);
+    engine.step();
+    const first = net[0];
+    if (first.kind !== 'dense') throw new Error('shape');
+    first.weight.fill(0.5);
+    engine.step();
+    const twin = cloneNetwork(net);
+    // the engine must have read 0.5s: one more step from here equals a fresh engine's step
+    engine.step();
+    const fresh = await ENorm.create(twin);
+    fresh.step();
+    expect(Array.from(first.weight)).toEqual(Array.from((twin[0] as typeof first).weight));
+  });
+});
+
+describe('function preservation on ResNet-18 (full width)', () => {
+  it('outputs agree to 1e-5 relative after balancing; stream groups span blocks', async () => {
+    const net = resnet18({ seed: 101 });
+    const shape = [16, 16, 3];
+    const x = randomInputs(shape, 2, 102);
+    const before = run(net, x, 2, shape);
+    const report = await balance(net, { maxCycles: 10, tolerance: 0 });
+    expect(maxRelDiff(run(net, x, 2, shape), before)).toBeLessThan(1e-5);
+    expect(report.energyAfter).toBeLessThan(report.energyBefore);
+    // 8 blocks with an inner unit group each, 4 residual streams (one per stage)
+    const streams = report.scales.filter((s) => s.layers.length > 1);
+    expect(streams).toHaveLength(4);
+    expect(report.groups).toBe(12);
+    expect(report.units).toBe(2 * 64 * 2 + 2 * 128 * 2 + 2 * 256 * 2 + 2 * 512 * 2 - 512 * 2 + 64 + 128 + 256 + 512);
+  });
+});

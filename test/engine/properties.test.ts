@@ -1,0 +1,60 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { BackendName } from '../../src/engine/backend.js';
+import { balance } from '../../src/engine/enorm.js';
+import { balanceReference } from '../../src/reference/reference.js';
+import { buildArchitecture, type ArchitectureSpec, type ConvOp, type DenseOp } from '../helpers/architectures.js';
+import { cloneNetwork, maxRelDiff, randomInputs, run } from '../helpers/nets.js';
+
+const CONV_OPS: ConvOp[] = ['conv', 'conv-s2', 'depthwise', 'bn', 'relu', 'leaky', 'identity', 'max-pool', 'avg-pool', 'dropout', 'residual', 'residual-proj', 'concat', 'tanh'];
+const DENSE_OPS: DenseOp[] = ['dense-relu', 'dense-leaky', 'dense-identity', 'dense-tanh', 'dense-residual', 'dense-concat', 'dense-bias-free'];
+
+const specArb: fc.Arbitrary<ArchitectureSpec> = fc.record({
+  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  torch: fc.boolean(),
+  conv: fc.oneof(fc.constant([] as ConvOp[]), fc.array(fc.constantFrom(...CONV_OPS), { minLength: 1, maxLength: 6 })),
+  neck: fc.constantFrom('flatten' as const, 'global-avg-pool' as const, 'global-max-pool' as const),
+  dense: fc.array(fc.constantFrom(...DENSE_OPS), { maxLength: 4 }),
+  momentum: fc.boolean(),
+});
+const optionsArb = fc.record({
+  p: fc.constantFrom(1, 2, 3),
+  c: fc.constantFrom(1, 1.2),
+  includeBiases: fc.boolean(),
+  residual: fc.constantFrom('complete' as const, 'blocks' as const),
+});
+
+const CYCLES = 6;
+const BACKENDS: BackendName[] = ['simd', 'scalar', 'js'];
+
+describe('random architectures (property)', () => {
+  it('every backend matches the float64 reference, energy descends (c = 1), the function is preserved', async () => {
+    await fc.assert(
+      fc.asyncProperty(specArb, optionsArb, async (spec, options) => {
+        const { net, shape } = buildArchitecture(spec);
+        const ref = balanceReference(net, { ...options, maxCycles: CYCLES, tolerance: 0 });
+        if (options.c === 1) {
+          let prev = ref.energyBefore;
+          for (const e of ref.energies) {
+            expect(e).toBeLessThanOrEqual(prev * (1 + 1e-12));
+            prev = e;
+          }
+        }
+        const x = randomInputs(shape, 2, spec.seed ^ 0x5bd1);
+        const before = run(net, x, 2, shape);
+        for (const backend of BACKENDS) {
+          const copy = cloneNetwork(net);
+          const report = await balance(copy, { ...options, maxCycles: CYCLES, tolerance: 0, backend });
+          expect(report.groups).toBe(ref.plan.groups.length);
+          const plan = balanceReference(copy, { ...options, maxCycles: 0 }).plan;
+          plan.tensors.forEach((t, i) => {
+            expect(maxRelDiff(t.data, ref.tensors[i]), `${backend} ${t.layer} ${t.role}`).toBeLessThan(1e-4);
+            t.companions.forEach((m, j) => expect(maxRelDiff(m, ref.companions[i][j])).toBeLessThan(1e-4));
+          });
+          expect(maxRelDiff(run(copy, x, 2, shape), before), `${backend} output`).toBeLessThan(1e-5);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,70 @@
+import { compilePlan } from '../../src/network/compile.js';
+import type { Layer, Network } from '../../src/network/layers.js';
+import { forward } from '../../src/network/forward.js';
+import { mulberry32, normalArray } from '../../src/network/random.js';
+import { forEachElement } from '../../src/reference/reference.js';
+
+/** Deep copy: every Float32Array (weights, biases, BN stats, companions) duplicated. */
+export function cloneNetwork(net: Network): Network {
+  const copy = (v: unknown): unknown => {
+    if (v instanceof Float32Array) return v.slice();
+    if (Array.isArray(v)) return v.map(copy);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)]));
+    return v;
+  };
+  return net.map((l) => copy(l) as Layer);
+}
+
+/** Every Float32Array of the network, in a fixed order (for "nothing changed" checks). */
+export function allArrays(net: Network): Float32Array[] {
+  const out: Float32Array[] = [];
+  const walk = (v: unknown) => {
+    if (v instanceof Float32Array) out.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  net.forEach(walk);
+  return out;
+}
+
+/** Bitwise snapshot of every array of the network. */
+export function snapshot(net: Network): Uint32Array[] {
+  return allArrays(net).map((a) => new Uint32Array(a.slice().buffer));
+}
+
+/** max |a - b| / max |b|. */
+export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return den === 0 ? num : num / den;
+}
+
+/**
+ * Applies a random function-preserving rescaling (log-uniform d in [1/spread, spread] per unit)
+ * through the compiled plan, in place. Tests check independently (with `forward`) that the
+ * function is unchanged, which also checks the plan.
+ */
+export function randomRescale(net: Network, seed: number, spread = 4, residual: 'complete' | 'blocks' = 'complete'): void {
+  const rng = mulberry32(seed);
+  const plan = compilePlan(net, { includeBiases: false, residual });
+  for (const g of plan.groups) {
+    const d = Array.from({ length: g.size }, () => Math.exp((2 * rng() - 1) * Math.log(spread)));
+    for (const w of g.writers) forEachElement(w, (x, u) => { plan.tensors[w.tensor].data[x] *= d[u]; });
+    for (const r of g.readers) forEachElement(r, (x, u) => { plan.tensors[r.tensor].data[x] /= d[u]; });
+  }
+}
+
+/** Random example-major inputs for a network input of per-example shape `shape`. */
+export function randomInputs(shape: number[], batch: number, seed: number): Float32Array {
+  return normalArray(batch * shape.reduce((a, b) => a * b, 1), 1, mulberry32(seed));
+}
+
+/** The network's first output on `input`. */
+export function run(net: Network, input: Float32Array, batch: number, shape: number[]): Float64Array {
+  return forward(net, [input], { batch, inputShapes: [shape] })[0];
+}
