@@ -2,7 +2,8 @@
  * Kernels every backend provides. Pointers are byte offsets into the backend's memory;
  * f32 tensors, f64 accumulators, f32 scale vectors. A view argument list is
  * (w, outer, outerStride, count, inner): element (o, i, j) is f32 index  o*outerStride + i*inner + j
- * counted from byte pointer w, and belongs to unit i.
+ * counted from byte pointer w, and belongs to unit i. Pointers must be naturally aligned
+ * (f32 to 4 bytes, f64 to 8) for the 'js' backend; the Wasm builds accept any byte offset.
  */
 export interface Kernels {
   /** acc[i] += sum_{o,j} |w(o,i,j)|^p, summed in f64 (no overflow / flush for |w| in [1e-30, 1e30], p <= 10). */
@@ -12,6 +13,7 @@ export interface Kernels {
   /**
    * d[i] = (b[i] / a[i])^(1/(2p)) / sqrt(c) with a = incoming, b = outgoing (f64);
    * d[i] = 1 where a or b is 0 or the ratio is not finite (dead unit). dInv[i] = 1 / d[i]. d, dInv are f32.
+   * A d that is finite in f64 but outside the f32 range is stored as Inf / 0, not hidden.
    */
   solveScales(incoming: number, outgoing: number, count: number, p: number, c: number, d: number, dInv: number): void;
   /** sum |w[k]|^p over n contiguous f32, in f64. */
@@ -30,7 +32,8 @@ export interface Backend {
   readonly kernels: Kernels;
   /**
    * Makes `bytes` bytes available and returns the 16-byte-aligned pointer of the region.
-   * Called once per engine, before any kernel; may replace `buffer`.
+   * Called once per engine, before any kernel; may replace `buffer`. Successive calls return
+   * disjoint regions (bump allocation, never freed); pointer 0 is never returned.
    */
   reserve(bytes: number): number;
   /** The current memory; re-read after `reserve`. */

@@ -1,0 +1,163 @@
+import type { Backend, Kernels } from './backend.js';
+
+/** Fresh memory starts here (pointer 0 stays unused, as in the Wasm builds). */
+const BASE = 16;
+const align16 = (n: number): number => Math.ceil(n / 16) * 16;
+
+/** sum_{k<n} |m[k0+k]|^p in f64 (Float32Array reads are already exact f64). */
+function sumRun(m: Float32Array, k0: number, n: number, p: number): number {
+  let s = 0;
+  const end = k0 + n;
+  let k = k0;
+  if (p === 2) {
+    // Two partial sums shorten the add dependency chain.
+    let t = 0;
+    for (; k + 2 <= end; k += 2) {
+      const x = m[k];
+      const y = m[k + 1];
+      s += x * x;
+      t += y * y;
+    }
+    if (k < end) s += m[k] * m[k];
+    s += t;
+  } else if (p === 1) {
+    let t = 0;
+    for (; k + 2 <= end; k += 2) {
+      s += Math.abs(m[k]);
+      t += Math.abs(m[k + 1]);
+    }
+    if (k < end) s += Math.abs(m[k]);
+    s += t;
+  } else {
+    for (let k = k0; k < end; k++) s += Math.pow(Math.abs(m[k]), p);
+  }
+  return s;
+}
+
+/**
+ * The kernels of assembly/ in plain TypeScript over one growable ArrayBuffer: the fallback
+ * where Wasm is unavailable, and the 'js' row of the benchmark. Pointers must be naturally
+ * aligned (f32 data to 4 bytes, f64 accumulators to 8); the Wasm builds also accept unaligned ones.
+ */
+export function createJsBackend(): Backend {
+  let buffer = new ArrayBuffer(0);
+  let u8 = new Uint8Array(buffer);
+  let f32 = new Float32Array(buffer);
+  let f64 = new Float64Array(buffer);
+  let top = BASE;
+
+  const kernels: Kernels = {
+    accumulate(w, outer, outerStride, count, inner, acc, p) {
+      const m = f32;
+      const a = f64;
+      const w0 = w >>> 2;
+      const a0 = acc >>> 3;
+      if (inner === 1) {
+        for (let o = 0; o < outer; o++) {
+          const r = w0 + o * outerStride;
+          if (p === 2) {
+            for (let i = 0; i < count; i++) {
+              const x = m[r + i];
+              a[a0 + i] += x * x;
+            }
+          } else if (p === 1) {
+            for (let i = 0; i < count; i++) a[a0 + i] += Math.abs(m[r + i]);
+          } else {
+            for (let i = 0; i < count; i++) a[a0 + i] += Math.pow(Math.abs(m[r + i]), p);
+          }
+        }
+      } else if (inner > 1) {
+        for (let o = 0; o < outer; o++) {
+          let u = w0 + o * outerStride;
+          for (let i = 0; i < count; i++, u += inner) a[a0 + i] += sumRun(m, u, inner, p);
+        }
+      }
+    },
+
+    scale(w, outer, outerStride, count, inner, s) {
+      // Float32Array stores round the exact f64 product once: the same result as one f32 multiply.
+      const m = f32;
+      const w0 = w >>> 2;
+      const s0 = s >>> 2;
+      if (inner === 1) {
+        for (let o = 0; o < outer; o++) {
+          const r = w0 + o * outerStride;
+          for (let i = 0; i < count; i++) m[r + i] *= m[s0 + i];
+        }
+      } else if (inner > 1) {
+        for (let o = 0; o < outer; o++) {
+          let u = w0 + o * outerStride;
+          for (let i = 0; i < count; i++, u += inner) {
+            const f = m[s0 + i];
+            const end = u + inner;
+            for (let k = u; k < end; k++) m[k] *= f;
+          }
+        }
+      }
+    },
+
+    solveScales(incoming, outgoing, count, p, c, d, dInv) {
+      // Same rules as assembly/solve.ts.
+      const m = f32;
+      const a64 = f64;
+      const ia = incoming >>> 3;
+      const ib = outgoing >>> 3;
+      const id = d >>> 2;
+      const ii = dInv >>> 2;
+      const e = 1 / (2 * p);
+      const sc = Math.sqrt(c);
+      for (let i = 0; i < count; i++) {
+        const a = a64[ia + i];
+        const b = a64[ib + i];
+        let x = 1;
+        if (a > 0 && b > 0) {
+          const t = Math.pow(b / a, e) / sc;
+          if (Number.isFinite(t) && t > 0) x = t;
+        }
+        m[id + i] = x;
+        m[ii + i] = 1 / x;
+      }
+    },
+
+    energy(w, n, p) {
+      return sumRun(f32, w >>> 2, n, p);
+    },
+
+    firstNonFinite(w, n) {
+      const m = f32;
+      const w0 = w >>> 2;
+      for (let k = 0; k < n; k++) {
+        const x = m[w0 + k];
+        if (x - x !== 0) return k; // NaN - NaN and Inf - Inf are NaN
+      }
+      return -1;
+    },
+
+    zero(ptr, bytes) {
+      u8.fill(0, ptr, ptr + bytes);
+    },
+  };
+
+  return {
+    name: 'js',
+    kernels,
+    get buffer(): ArrayBuffer {
+      return buffer;
+    },
+    reserve(bytes: number): number {
+      if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`enorm: cannot reserve ${bytes} bytes`);
+      const ptr = top;
+      const end = ptr + align16(bytes);
+      if (end > buffer.byteLength) {
+        const next = new ArrayBuffer(end);
+        new Uint8Array(next).set(u8);
+        buffer = next;
+        u8 = new Uint8Array(buffer);
+        f32 = new Float32Array(buffer);
+        f64 = new Float64Array(buffer);
+      }
+      top = end;
+      return ptr;
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { instantiate } from '@assemblyscript/loader';
+import type { Backend, Kernels } from '../backend.js';
+import { SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from './binaries.generated.js';
+
+export type WasmKind = 'simd' | 'scalar';
+
+/** The raw exports of assembly/index.ts (both builds export the same names). */
+interface WasmExports extends Kernels {
+  readonly memory: WebAssembly.Memory;
+}
+
+const PAGE = 65536;
+/** wasm32 linear memory cannot exceed 4 GiB. */
+const MAX_BYTES = 65536 * PAGE;
+
+const BASE64: Record<WasmKind, string> = { simd: SIMD_WASM_BASE64, scalar: SCALAR_WASM_BASE64 };
+const decoded: Partial<Record<WasmKind, Uint8Array<ArrayBuffer>>> = {};
+const compiled: Partial<Record<WasmKind, Promise<WebAssembly.Module>>> = {};
+let simdValid: boolean | undefined;
+
+/** The module bytes, decoded from base64 once. */
+function bytes(kind: WasmKind): Uint8Array<ArrayBuffer> {
+  let b = decoded[kind];
+  if (!b) {
+    const s = atob(BASE64[kind]);
+    b = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+    decoded[kind] = b;
+  }
+  return b;
+}
+
+/** The compiled module, compiled at most once (a failed compile is retried on the next call). */
+function compiledModule(kind: WasmKind): Promise<WebAssembly.Module> {
+  let m = compiled[kind];
+  if (!m) {
+    m = WebAssembly.compile(bytes(kind));
+    m.catch(() => {
+      if (compiled[kind] === m) delete compiled[kind];
+    });
+    compiled[kind] = m;
+  }
+  return m;
+}
+
+/** Whether this runtime accepts the SIMD build (fixed-width 128-bit SIMD). */
+export function simdSupported(): boolean {
+  if (simdValid === undefined) {
+    simdValid = typeof WebAssembly === 'object' && WebAssembly.validate(bytes('simd'));
+  }
+  return simdValid;
+}
+
+const align16 = (n: number): number => Math.ceil(n / 16) * 16;
+
+/** A fresh instance of the simd or scalar build, with its own memory. */
+export async function createWasmBackend(kind: WasmKind): Promise<Backend> {
+  if (kind !== 'simd' && kind !== 'scalar') throw new Error(`enorm: unknown WebAssembly build '${String(kind)}'`);
+  if (kind === 'simd' && !simdSupported()) {
+    throw new Error(
+      "enorm: this runtime does not support WebAssembly SIMD; use the 'scalar' or 'js' backend (or 'auto')",
+    );
+  }
+  const module = await compiledModule(kind);
+  // The module imports nothing (stub runtime, abort disabled); the loader's default env is ignored.
+  const { instance } = await instantiate<Record<string, unknown>>(module, {});
+  // Raw exports: the loader's demangled wrappers take ...rest args and would allocate per call.
+  const ex = instance.exports as unknown as WasmExports;
+  const memory = ex.memory;
+
+  // Allocate from the end of the initial memory upward: AS static data (pow tables) lies below it.
+  let top = align16(Math.max(memory.buffer.byteLength, 16));
+
+  const kernels: Kernels = {
+    accumulate: ex.accumulate,
+    scale: ex.scale,
+    solveScales: ex.solveScales,
+    energy: ex.energy,
+    firstNonFinite: ex.firstNonFinite,
+    zero: ex.zero,
+  };
+
+  return {
+    name: kind,
+    kernels,
+    get buffer(): ArrayBuffer {
+      return memory.buffer;
+    },
+    reserve(n: number): number {
+      if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`enorm: cannot reserve ${n} bytes`);
+      const ptr = top;
+      const end = ptr + align16(n);
+      if (end > MAX_BYTES) {
+        throw new RangeError(`enorm: ${end} bytes exceed the 4 GiB WebAssembly memory limit`);
+      }
+      const have = memory.buffer.byteLength;
+      if (end > have) {
+        try {
+          memory.grow(Math.ceil((end - have) / PAGE));
+        } catch (e) {
+          throw new RangeError(
+            `enorm: cannot grow WebAssembly memory to ${end} bytes: ${e instanceof Error ? e.message : String(e)}`,
+          );
+        }
+      }
+      top = end;
+      return ptr;
+    },
+  };
+}
