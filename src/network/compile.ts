@@ -224,7 +224,12 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         out = { channels: input.channels, segments: input.channels === null ? [] : whole(null, input.channels), spatial: input.spatial, flattened: input.flattened };
         break;
       case 'concat': {
-        if (ins.some((v) => v.flattened)) fail(k, 'E_GRAPH', 'concatenating flattened maps is not supported; concatenate before flatten');
+        // A flattened map interleaves channels with positions: its channels keep scale 1 past a concat.
+        if (ins.some((v) => v.flattened)) {
+          ins.forEach((v, i) => pin(v, i === 0 ? { layer: names[k], reason: 'concat of a flattened map: the channels feeding it keep scale 1' } : undefined));
+          out = { channels: null, segments: [], spatial: false, flattened: null };
+          break;
+        }
         const known = ins.every((v) => v.channels !== null);
         out = {
           channels: known ? ins.reduce((a, v) => a + (v.channels as number), 0) : null,
@@ -246,7 +251,10 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
 
   /** y = x1 + x2 + ...: every channel's scale must be the same in all inputs. */
   function mergeResidual(k: number, ins: Value[]): Value {
-    if (ins.some((v) => v.flattened)) fail(k, 'E_GRAPH', 'adding flattened maps is not supported');
+    if (ins.some((v) => v.flattened)) {
+      ins.forEach((v, i) => pin(v, i === 0 ? { layer: names[k], reason: 'add of a flattened map: the channels feeding it keep scale 1' } : undefined));
+      return { channels: null, segments: [], spatial: false, flattened: null };
+    }
     const widths = ins.map((v) => v.channels);
     const known = widths.filter((w): w is number => w !== null);
     if (known.some((w) => w !== known[0])) {

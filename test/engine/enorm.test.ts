@@ -6,6 +6,7 @@ import { convChain, mlp, resnet18, vgg } from '../../src/network/builders.js';
 import type { Network } from '../../src/network/layers.js';
 import { mulberry32, normalArray } from '../../src/network/random.js';
 import { balanceReference, groupCosts } from '../../src/reference/reference.js';
+import { buildArchitecture, type ArchitectureSpec } from '../helpers/architectures.js';
 import { cloneNetwork, maxRelDiff, randomInputs, randomRescale, run, snapshot } from '../helpers/nets.js';
 
 const BACKENDS: BackendName[] = ['simd', 'scalar', 'js'];
@@ -22,18 +23,22 @@ describe.each(BACKENDS)('backend %s against the float64 reference', (backend) =>
     { name: 'conv chain oihw, p=3', net: () => convChain({ channels: [3, 6, 5, 4], layout: 'oihw', seed: 3, momentum: true }), p: 3, c: 1.1, includeBiases: false },
     { name: 'vgg with BN', net: () => vgg({ inputSize: 8, stages: [[4, 6], [8]], hidden: 10, batchNorm: true, seed: 4, momentum: true }), p: 2, c: 1, includeBiases: true },
     { name: 'resnet18 width 4', net: () => resnet18({ width: 4, seed: 5, momentum: true }), p: 2, c: 1, includeBiases: false },
-  ])('$name: 12 cycles agree to 1e-4 (tensors, companions, energy, scales)', async ({ net, p, c, includeBiases }) => {
+  ])('$name: up to 12 cycles agree to 1e-4 (tensors, companions, energy, scales)', async ({ net, p, c, includeBiases }) => {
     const a = net();
+    // tolerance 0 stops only at an exactly unchanged energy: BN ResNets get there in 2 cycles (BN decouples the groups)
     const ref = balanceReference(a, { p, c, includeBiases, maxCycles: 12, tolerance: 0 });
-    const report = await balance(a, { p, c, includeBiases, maxCycles: 12, tolerance: 0, backend });
-    expect(report.backend).toBe(backend);
-    expect(report.cycles).toBe(12);
+    expect(ref.cycles).toBeGreaterThanOrEqual(2);
+    const engine = await ENorm.create(a, { p, c, includeBiases, backend });
+    expect(engine.backend.name).toBe(backend);
+    engine.upload();
+    const energies = Array.from({ length: ref.cycles }, () => { engine.cycle(); return engine.energy(); });
+    engine.download();
     ref.plan.tensors.forEach((t, i) => {
       expect(maxRelDiff(t.data, ref.tensors[i]), `${t.layer} ${t.role}`).toBeLessThan(1e-4);
       t.companions.forEach((m, j) => expect(maxRelDiff(m, ref.companions[i][j])).toBeLessThan(1e-4));
     });
-    report.energies.forEach((e, i) => expect(Math.abs(e - ref.energies[i]) / ref.energies[i]).toBeLessThan(1e-5));
-    report.scales.forEach((s, i) => expect(maxRelDiff(s.scales, ref.scales[i])).toBeLessThan(1e-4));
+    energies.forEach((e, i) => expect(Math.abs(e - ref.energies[i]) / ref.energies[i]).toBeLessThan(1e-5));
+    engine.scales().forEach((s, i) => expect(maxRelDiff(s.scales, ref.scales[i])).toBeLessThan(1e-4));
   });
 });
 
@@ -77,7 +82,8 @@ describe('uniqueness: function-equivalent networks balance to the same weights',
     randomRescale(b, 99, 8);
     const x = randomInputs(shape, 3, 5);
     expect(maxRelDiff(run(b, x, 3, shape), run(a, x, 3, shape))).toBeLessThan(1e-5);
-    expect(maxRelDiff(planTensors(b)[0], planTensors(a)[0])).toBeGreaterThan(0.1); // really rescaled
+    const moved = planTensors(b).map((t, i) => maxRelDiff(t, planTensors(a)[i]));
+    expect(Math.max(...moved)).toBeGreaterThan(0.1); // really rescaled
 
     const options = { maxCycles: 20000, tolerance: 1e-15 };
     const ra = balanceReference(a, options);
@@ -200,6 +206,38 @@ describe('ENorm engine', () => {
   });
 });
 
+describe('function preservation per layer kind (float32 engine, 1e-5 relative)', () => {
+  const kinds: { name: string; spec: Partial<ArchitectureSpec> }[] = [
+    { name: 'dense io + relu + bias', spec: { dense: ['dense-relu', 'dense-relu'] } },
+    { name: 'dense oi (PyTorch)', spec: { torch: true, dense: ['dense-relu', 'dense-bias-free'] } },
+    { name: 'leaky-relu and identity', spec: { dense: ['dense-leaky', 'dense-identity'] } },
+    { name: 'tanh barrier', spec: { dense: ['dense-relu', 'dense-tanh', 'dense-relu'] } },
+    { name: 'dense residual add', spec: { dense: ['dense-relu', 'dense-residual'] } },
+    { name: 'dense concat', spec: { dense: ['dense-concat', 'dense-relu'] } },
+    { name: 'conv2d hwio + flatten channels-last', spec: { conv: ['conv', 'relu', 'conv'], neck: 'flatten', dense: ['dense-relu'] } },
+    { name: 'conv2d oihw + flatten channels-first', spec: { torch: true, conv: ['conv', 'relu', 'conv'], neck: 'flatten', dense: ['dense-relu'] } },
+    { name: 'strided conv, valid/same padding', spec: { conv: ['conv-s2', 'relu', 'conv'], neck: 'global-avg-pool' } },
+    { name: 'depthwise hwcm', spec: { conv: ['conv', 'relu', 'depthwise', 'relu', 'conv'], neck: 'global-avg-pool' } },
+    { name: 'depthwise oihw', spec: { torch: true, conv: ['conv', 'relu', 'depthwise', 'relu', 'conv'], neck: 'flatten' } },
+    { name: 'batch norm (scale on gamma/beta)', spec: { conv: ['conv', 'bn', 'relu', 'conv', 'bn', 'relu'], neck: 'flatten', dense: ['dense-relu'] } },
+    { name: 'max-pool, avg-pool, dropout', spec: { conv: ['conv', 'relu', 'max-pool', 'conv', 'dropout', 'avg-pool'], neck: 'flatten' } },
+    { name: 'global-max-pool', spec: { conv: ['conv', 'relu', 'conv'], neck: 'global-max-pool', dense: ['dense-relu'] } },
+    { name: 'residual blocks with projection', spec: { conv: ['conv', 'relu', 'residual', 'residual-proj'], neck: 'global-avg-pool' } },
+    { name: 'concat of conv branches', spec: { conv: ['conv', 'relu', 'concat', 'conv'], neck: 'flatten' } },
+  ];
+  it.each(kinds)('$name', async ({ spec }) => {
+    for (const residual of ['complete', 'blocks'] as const) {
+      const { net, shape } = buildArchitecture({ seed: 7, torch: false, conv: [], neck: 'flatten', dense: [], momentum: true, ...spec });
+      const x = randomInputs(shape, 8, 3);
+      const before = run(net, x, 8, shape);
+      const report = await balance(net, { maxCycles: 30, residual });
+      expect(report.groups).toBeGreaterThan(0);
+      expect(report.energyAfter).toBeLessThan(report.energyBefore);
+      expect(maxRelDiff(run(net, x, 8, shape), before)).toBeLessThan(1e-5);
+    }
+  });
+});
+
 describe('function preservation on ResNet-18 (full width)', () => {
   it('outputs agree to 1e-5 relative after balancing; stream groups span blocks', async () => {
     const net = resnet18({ seed: 101 });
@@ -213,6 +251,7 @@ describe('function preservation on ResNet-18 (full width)', () => {
     const streams = report.scales.filter((s) => s.layers.length > 1);
     expect(streams).toHaveLength(4);
     expect(report.groups).toBe(12);
-    expect(report.units).toBe(2 * 64 * 2 + 2 * 128 * 2 + 2 * 256 * 2 + 2 * 512 * 2 - 512 * 2 + 64 + 128 + 256 + 512);
+    // inner units: two blocks per stage; stream units: one stream per stage
+    expect(report.units).toBe(2 * (64 + 128 + 256 + 512) + (64 + 128 + 256 + 512));
   });
 });

@@ -52,7 +52,9 @@ export function buildArchitecture(spec: ArchitectureSpec): Architecture {
   let shape: number[];
   if (spec.conv.length) {
     h = int(3, 6); w = int(3, 6); ch = int(1, 3);
-    shape = spec.torch ? [ch, h, w] : [h, w, ch];
+    // Only convolution layouts tell an NCHW network from an NHWC one.
+    const hasConv = spec.conv.some((op) => ['conv', 'conv-s2', 'depthwise', 'residual', 'residual-proj', 'concat'].includes(op));
+    shape = spec.torch && hasConv ? [ch, h, w] : [h, w, ch];
     net.push({ kind: 'input', name: 'in', shape });
     const out = (size: number, k: number, s: number, pad: 'same' | 'valid') => (pad === 'same' ? Math.ceil(size / s) : Math.floor((size - k) / s) + 1);
     for (const op of spec.conv) {

@@ -59,6 +59,17 @@ export function randomRescale(net: Network, seed: number, spread = 4, residual: 
   }
 }
 
+/**
+ * A copy of the network whose plan tensors are replaced by float64 arrays (e.g. the reference's
+ * balanced tensors), so that `forward` evaluates the exact float64 result.
+ */
+export function withFloat64Tensors(net: Network, tensors: Float64Array[], residual: 'complete' | 'blocks' = 'complete'): Network {
+  const copy = cloneNetwork(net);
+  const plan = compilePlan(copy, { includeBiases: false, residual });
+  const replace = new Map(plan.tensors.map((t, i) => [t.data, tensors[i]]));
+  return copy.map((l) => Object.fromEntries(Object.entries(l).map(([k, v]) => [k, replace.get(v as Float32Array) ?? v])) as Layer);
+}
+
 /** Random example-major inputs for a network input of per-example shape `shape`. */
 export function randomInputs(shape: number[], batch: number, seed: number): Float32Array {
   return normalArray(batch * shape.reduce((a, b) => a * b, 1), 1, mulberry32(seed));
