@@ -220,7 +220,8 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         out = input.spatial === false || input.flattened ? input : { ...input, flattened: layer.order ?? 'channels-last' };
         break;
       case 'activation':
-        pin(input, { layer: names[k], reason: `activation '${layer.fn}' is not positively homogeneous: the units of '${inputName(k)}' keep scale 1` });
+        // On an output layer it changes nothing: output units are never rescaled.
+        pin(input, graph.consumers[k].length === 0 ? undefined : { layer: names[k], reason: `activation '${layer.fn}' is not positively homogeneous: the units of '${inputName(k)}' keep scale 1` });
         out = { channels: input.channels, segments: input.channels === null ? [] : whole(null, input.channels), spatial: input.spatial, flattened: input.flattened };
         break;
       case 'concat': {
