@@ -13,6 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../src/network/random.js';
 
 interface MnistDigit {
   length: number;
@@ -26,17 +27,6 @@ const EPOCHS = 6;
 const BATCH = 128;
 const OUT_DIR = process.argv[2] ?? 'models/mnist-mlp';
 
-/** mulberry32: a small seeded PRNG for the split and the per-epoch shuffles. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled(n: number, rand: () => number): number[] {
   const order = Array.from({ length: n }, (_, i) => i);

@@ -237,6 +237,37 @@ function dense(layer: DenseLayer, [x]: Tensor[], ctx: Ctx): Tensor {
   return { data: out, shape: [nOut] };
 }
 
+/**
+ * Walks every output position and every kernel tap inside the (padded) input of an NHWC map:
+ * calls visit(output buffer, output offset, input offset of the tap's pixel, tap index ky*kw + kx) after
+ * filling the output position with the bias. Returns the output buffer.
+ */
+function slideWindow(
+  x: Tensor, g: Window, kh: number, kw: number, cout: number, bias: Float32Array | undefined, batch: number,
+  visit: (out: Float64Array, o: number, xi: number, tap: number) => void,
+): Float64Array {
+  const [h, w, c] = x.shape;
+  const out = new Float64Array(batch * g.oh * g.ow * cout);
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      for (let ox = 0; ox < g.ow; ox++) {
+        const o = ((b * g.oh + oy) * g.ow + ox) * cout;
+        if (bias !== undefined) for (let co = 0; co < cout; co++) out[o + co] = bias[co];
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * g.sh - g.padTop + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * g.sw - g.padLeft + kx;
+            if (ix < 0 || ix >= w) continue;
+            visit(out, o, ((b * h + iy) * w + ix) * c, ky * kw + kx);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 function conv2d(layer: Conv2DLayer, [x]: Tensor[], ctx: Ctx): Tensor {
   checkShape(layer.shape, 4, ctx, 'conv2d shape');
   const hwio = (layer.layout ?? 'hwio') === 'hwio';
@@ -247,31 +278,15 @@ function conv2d(layer: Conv2DLayer, [x]: Tensor[], ctx: Ctx): Tensor {
   if (c !== cin) throw fail('E_WIDTH', ctx.name, ctx.index, `conv2d expects ${cin} input channels but receives ${c}`);
   const k = hwio ? Float64Array.from(layer.weight) : oihwToHwio(layer.weight, cout, cin, kh, kw);
   const g = window2d(h, w, kh, kw, layer.strides, layer.padding, ctx);
-  const out = new Float64Array(ctx.batch * g.oh * g.ow * cout);
-  for (let b = 0; b < ctx.batch; b++) {
-    for (let oy = 0; oy < g.oh; oy++) {
-      for (let ox = 0; ox < g.ow; ox++) {
-        const o = ((b * g.oh + oy) * g.ow + ox) * cout;
-        if (layer.bias !== undefined) for (let co = 0; co < cout; co++) out[o + co] = layer.bias[co];
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * g.sh - g.padTop + ky;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * g.sw - g.padLeft + kx;
-            if (ix < 0 || ix >= w) continue;
-            const xi = ((b * h + iy) * w + ix) * c;
-            const ki = (ky * kw + kx) * cin * cout;
-            for (let ci = 0; ci < cin; ci++) {
-              const xv = x.data[xi + ci];
-              if (xv === 0) continue;
-              const kr = ki + ci * cout;
-              for (let co = 0; co < cout; co++) out[o + co] += xv * k[kr + co];
-            }
-          }
-        }
-      }
+  const out = slideWindow(x, g, kh, kw, cout, layer.bias, ctx.batch, (out, o, xi, tap) => {
+    const ki = tap * cin * cout;
+    for (let ci = 0; ci < cin; ci++) {
+      const xv = x.data[xi + ci];
+      if (xv === 0) continue;
+      const kr = ki + ci * cout;
+      for (let co = 0; co < cout; co++) out[o + co] += xv * k[kr + co];
     }
-  }
+  });
   return { data: out, shape: [g.oh, g.ow, cout] };
 }
 
@@ -297,30 +312,14 @@ function depthwiseConv2d(layer: DepthwiseConv2DLayer, [x]: Tensor[], ctx: Ctx): 
   // HWCM kernel: element (ky, kx, c, m) at ((ky*kw + kx)*C + c)*M + m, output channel c*M + m.
   const k = hwcm ? Float64Array.from(layer.weight) : oihwToHwio(layer.weight, cout, 1, kh, kw);
   const g = window2d(h, w, kh, kw, layer.strides, layer.padding, ctx);
-  const out = new Float64Array(ctx.batch * g.oh * g.ow * cout);
-  for (let b = 0; b < ctx.batch; b++) {
-    for (let oy = 0; oy < g.oh; oy++) {
-      for (let ox = 0; ox < g.ow; ox++) {
-        const o = ((b * g.oh + oy) * g.ow + ox) * cout;
-        if (layer.bias !== undefined) for (let co = 0; co < cout; co++) out[o + co] = layer.bias[co];
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * g.sh - g.padTop + ky;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * g.sw - g.padLeft + kx;
-            if (ix < 0 || ix >= w) continue;
-            const xi = ((b * h + iy) * w + ix) * c;
-            const ki = (ky * kw + kx) * cout;
-            for (let ci = 0; ci < cin; ci++) {
-              const xv = x.data[xi + ci];
-              const base = ci * mult;
-              for (let m = 0; m < mult; m++) out[o + base + m] += xv * k[ki + base + m];
-            }
-          }
-        }
-      }
+  const out = slideWindow(x, g, kh, kw, cout, layer.bias, ctx.batch, (out, o, xi, tap) => {
+    const ki = tap * cout;
+    for (let ci = 0; ci < cin; ci++) {
+      const xv = x.data[xi + ci];
+      const base = ci * mult;
+      for (let m = 0; m < mult; m++) out[o + base + m] += xv * k[ki + base + m];
     }
-  }
+  });
   return { data: out, shape: [g.oh, g.ow, cout] };
 }
 

@@ -3,20 +3,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENormError } from '../../src/errors.js';
 import { erf, forward } from '../../src/network/forward.js';
 import type { Layer, Network } from '../../src/network/layers.js';
+import { mulberry32 } from '../../src/network/random.js';
 
 // ---------------------------------------------------------------------------------------------
-// Seeded randomness (kept local: a tiny mulberry32)
+// Seeded randomness
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n uniform values in [-scale, scale). */
 function uniform(n: number, rng: () => number, scale = 1): Float32Array {
