@@ -11,6 +11,27 @@ export interface Kernels {
   /** w(o,i,j) *= s[i]. */
   scale(w: number, outer: number, outerStride: number, count: number, inner: number, s: number): void;
   /**
+   * `scale` of this view fused with `accumulate` of another view of the same tensor, in one pass:
+   * for every element (o,i,j) of the view,
+   *   w(o,i,j) = f32(w(o,i,j) * s[i])              (bit for bit what `scale` stores)
+   *   acc[idx] += |w(o,i,j)|^p                      (the NEW value, promoted to f64 before the power)
+   *   idx = mode == 0 ? (o / a) % b : (j / a) % b   (integer division; a >= 1, b >= 1)
+   * s is f32, acc is f64 (b accumulators). Nothing happens when outer, count or inner is < 1.
+   */
+  scaleAccumulate(
+    w: number,
+    outer: number,
+    outerStride: number,
+    count: number,
+    inner: number,
+    s: number,
+    acc: number,
+    p: number,
+    mode: number,
+    a: number,
+    b: number,
+  ): void;
+  /**
    * d[i] = (b[i] / a[i])^(1/(2p)) / sqrt(c) with a = incoming, b = outgoing (f64);
    * d[i] = 1 where a or b is 0 or the ratio is not finite (dead unit). dInv[i] = 1 / d[i]. d, dInv are f32.
    * A d that is finite in f64 but outside the f32 range is stored as Inf / 0, not hidden.

@@ -35,6 +35,35 @@ function sumRun(m: Float32Array, k0: number, n: number, p: number): number {
 }
 
 /**
+ * Scales m[k0..k0+n) by f in place (one f32 rounding: the f64 product of two f32 is exact) and
+ * returns sum |new|^p in f64.
+ */
+function scaledRun(m: Float32Array, k0: number, n: number, f: number, p: number): number {
+  let s = 0;
+  const end = k0 + n;
+  if (p === 2) {
+    for (let k = k0; k < end; k++) {
+      const x = Math.fround(m[k] * f);
+      m[k] = x;
+      s += x * x;
+    }
+  } else if (p === 1) {
+    for (let k = k0; k < end; k++) {
+      const x = Math.fround(m[k] * f);
+      m[k] = x;
+      s += Math.abs(x);
+    }
+  } else {
+    for (let k = k0; k < end; k++) {
+      const x = Math.fround(m[k] * f);
+      m[k] = x;
+      s += Math.pow(Math.abs(x), p);
+    }
+  }
+  return s;
+}
+
+/**
  * The kernels of assembly/ in plain TypeScript over one growable ArrayBuffer: the fallback
  * where Wasm is unavailable, and the 'js' row of the benchmark. Pointers must be naturally
  * aligned (f32 data to 4 bytes, f64 accumulators to 8); the Wasm builds also accept unaligned ones.
@@ -91,6 +120,93 @@ export function createJsBackend(): Backend {
             const f = m[s0 + i];
             const end = u + inner;
             for (let k = u; k < end; k++) m[k] *= f;
+          }
+        }
+      }
+    },
+
+    scaleAccumulate(w, outer, outerStride, count, inner, s, acc, p, mode, a, b) {
+      if (outer < 1 || count < 1 || inner < 1) return;
+      const m = f32;
+      const ac = f64;
+      const w0 = w >>> 2;
+      const s0 = s >>> 2;
+      const a0 = acc >>> 3;
+      if (mode === 0) {
+        // acc index depends on o only: one sum per row.
+        for (let o = 0; o < outer; o++) {
+          const r = w0 + o * outerStride;
+          let sum = 0;
+          if (inner === 1) {
+            if (p === 2) {
+              for (let i = 0; i < count; i++) {
+                const x = Math.fround(m[r + i] * m[s0 + i]);
+                m[r + i] = x;
+                sum += x * x;
+              }
+            } else if (p === 1) {
+              for (let i = 0; i < count; i++) {
+                const x = Math.fround(m[r + i] * m[s0 + i]);
+                m[r + i] = x;
+                sum += Math.abs(x);
+              }
+            } else {
+              for (let i = 0; i < count; i++) {
+                const x = Math.fround(m[r + i] * m[s0 + i]);
+                m[r + i] = x;
+                sum += Math.pow(Math.abs(x), p);
+              }
+            }
+          } else {
+            for (let i = 0, u = r; i < count; i++, u += inner) sum += scaledRun(m, u, inner, m[s0 + i], p);
+          }
+          ac[a0 + (Math.floor(o / a) % b)] += sum;
+        }
+      } else if (a === 1 && b > 1) {
+        // idx = j % b: walk each run with a wrapping accumulator index.
+        for (let o = 0; o < outer; o++) {
+          let u = w0 + o * outerStride;
+          for (let i = 0; i < count; i++, u += inner) {
+            const f = m[s0 + i];
+            const end = u + inner;
+            let y = a0;
+            const yEnd = a0 + b;
+            if (p === 2) {
+              for (let k = u; k < end; k++) {
+                const x = Math.fround(m[k] * f);
+                m[k] = x;
+                ac[y] += x * x;
+                if (++y === yEnd) y = a0;
+              }
+            } else if (p === 1) {
+              for (let k = u; k < end; k++) {
+                const x = Math.fround(m[k] * f);
+                m[k] = x;
+                ac[y] += Math.abs(x);
+                if (++y === yEnd) y = a0;
+              }
+            } else {
+              for (let k = u; k < end; k++) {
+                const x = Math.fround(m[k] * f);
+                m[k] = x;
+                ac[y] += Math.pow(Math.abs(x), p);
+                if (++y === yEnd) y = a0;
+              }
+            }
+          }
+        }
+      } else {
+        // idx = (j / a) % b: runs of a consecutive j share an accumulator (b == 1: one run per unit).
+        const run = b === 1 ? inner : a;
+        for (let o = 0; o < outer; o++) {
+          let u = w0 + o * outerStride;
+          for (let i = 0; i < count; i++, u += inner) {
+            const f = m[s0 + i];
+            let y = 0;
+            for (let j0 = 0; j0 < inner; j0 += run) {
+              ac[a0 + y] += scaledRun(m, u + j0, Math.min(run, inner - j0), f, p);
+              if (++y === b) y = 0;
+            }
           }
         }
       }

@@ -73,6 +73,30 @@ function naiveScale(t: Float32Array, v: ViewSpec, s: Float32Array): Float32Array
   return out;
 }
 
+/** acc[idx] += |w'|^p over the view, w' = naiveScale(...), idx = (o / a) % b (mode 0) or (j / a) % b (mode 1). */
+function naiveScaleAccumulate(
+  t: Float32Array,
+  v: ViewSpec,
+  s: Float32Array,
+  acc: Float64Array,
+  p: number,
+  mode: number,
+  a: number,
+  b: number,
+): { t: Float32Array; acc: Float64Array; hits: Int32Array } {
+  const w = naiveScale(t, v, s);
+  const out = acc.slice();
+  const hits = new Int32Array(acc.length);
+  for (let o = 0; o < v.outer; o++)
+    for (let i = 0; i < v.count; i++)
+      for (let j = 0; j < v.inner; j++) {
+        const idx = (mode === 0 ? Math.floor(o / a) : Math.floor(j / a)) % b;
+        out[idx] += term(w[v.start + o * v.outerStride + i * v.inner + j], p);
+        hits[idx]++;
+      }
+  return { t: w, acc: out, hits };
+}
+
 function naiveEnergy(t: Float32Array, p: number): number {
   let s = 0;
   for (const x of t) s += term(x, p);
@@ -112,6 +136,20 @@ function randomView(rng: () => number, inner1: boolean): ViewSpec & { length: nu
   return { start, outer, outerStride, count, inner, length };
 }
 
+const SA_SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 12, 17, 33];
+
+/** Views for scaleAccumulate: outer, count and inner all drawn from SA_SIZES (inner 1 included). */
+function randomFusedView(rng: () => number): ViewSpec & { length: number } {
+  const pick = <T>(a: T[]): T => a[Math.floor(rng() * a.length)];
+  const outer = pick(SA_SIZES.slice(0, 8));
+  const count = pick(SA_SIZES);
+  const inner = pick(SA_SIZES);
+  const outerStride = count * inner + (rng() < 0.5 ? 0 : 1 + Math.floor(rng() * 7));
+  const start = Math.floor(rng() * 6);
+  const length = start + (outer - 1) * outerStride + count * inner + Math.floor(rng() * 5);
+  return { start, outer, outerStride, count, inner, length };
+}
+
 /** 4-aligned for every backend; any byte offset for the Wasm builds (v128 loads need no alignment). */
 function misalign(kind: BackendName, rng: () => number, bytes: 4 | 8): number {
   const off = kind === 'js' ? bytes * Math.floor(rng() * 4) : Math.floor(rng() * 16);
@@ -120,7 +158,7 @@ function misalign(kind: BackendName, rng: () => number, bytes: 4 | 8): number {
 
 describe('wasm binaries', () => {
   const decode = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  const EXPORTS = ['accumulate', 'energy', 'firstNonFinite', 'memory', 'scale', 'solveScales', 'zero'];
+  const EXPORTS = ['accumulate', 'energy', 'firstNonFinite', 'memory', 'scale', 'scaleAccumulate', 'solveScales', 'zero'];
 
   it('import nothing and export exactly the kernels and memory', () => {
     for (const b64 of [SIMD_WASM_BASE64, SCALAR_WASM_BASE64]) {
@@ -234,6 +272,149 @@ describe.each(KINDS)('%s backend', (kind) => {
       mem.b.kernels.accumulate(mem.base, outer, 16, count, inner, mem.base + 1024, 2);
       mem.b.kernels.scale(mem.base, outer, 16, count, inner, mem.base + 2048);
     }
+    expectBits(mem.f32(mem.base, 64), t);
+    expect(Array.from(mem.f64(mem.base + 1024, 4))).toEqual([1, 2, 3, 4]);
+  });
+
+  it('scaleAccumulate = scale bit for bit, plus accumulate of the new values, every mode, a and b', async () => {
+    const mem = new Mem(await make(kind));
+    const k = mem.b.kernels;
+    const rng = mulberry32(81);
+    const guard = 12345.5;
+    for (const mode of [0, 1])
+      // a = 9 and b = 9, 12 also reach the 8-wide SIMD steps of the run and across-accumulator paths.
+      for (const a of [1, 2, 3, 9])
+        for (const b of [1, 3, 4, 5, 7, 9, 12])
+          for (const p of POWERS)
+            for (let trial = 0; trial < 4; trial++) {
+              const v = randomFusedView(rng);
+              const t = randomFloat32(v.length, rng, 3);
+              const s = randomFloat32(v.count, rng, 2);
+              // b accumulators between two guards.
+              const acc0 = new Float64Array(b + 2).map(() => rng());
+              acc0[0] = guard;
+              acc0[b + 1] = guard;
+              const tp = mem.base + 64 + misalign(kind, rng, 4);
+              const sp = mem.base + 256 * 1024 + misalign(kind, rng, 4);
+              const ap = mem.base + 512 * 1024 + misalign(kind, rng, 8);
+              mem.put(tp, t);
+              mem.put(sp, s);
+              mem.put(ap, acc0);
+              k.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap + 8, p, mode, a, b);
+              const want = naiveScaleAccumulate(t, v, s, acc0.subarray(1, b + 1), p, mode, a, b);
+              const where = `mode ${mode} a ${a} b ${b} p ${p} view ${JSON.stringify(v)}`;
+              try {
+                // The whole buffer: the view scaled exactly as `scale` does, everything else untouched.
+                expectBits(mem.f32(tp, v.length), naiveScale(t, v, s));
+                const acc = mem.f64(ap, b + 2);
+                expect([acc[0], acc[b + 1]]).toEqual([guard, guard]);
+                expectRel(acc.subarray(1, b + 1), want.acc, 1e-12);
+                expectBits(mem.f32(sp, v.count), s);
+              } catch (e) {
+                throw new Error(`${where}: ${e instanceof Error ? e.message : String(e)}`);
+              }
+            }
+  });
+
+  it('scaleAccumulate writes what scale writes, on the same memory', async () => {
+    const mem = new Mem(await make(kind));
+    const k = mem.b.kernels;
+    const rng = mulberry32(82);
+    for (let trial = 0; trial < 40; trial++) {
+      const v = randomFusedView(rng);
+      const t = randomFloat32(v.length, rng, 5);
+      const s = randomFloat32(v.count, rng, 4);
+      const tp = mem.base + 64 + misalign(kind, rng, 4);
+      const up = mem.base + 1024 * 1024 + (tp % 16);
+      const sp = mem.base + 256 * 1024 + misalign(kind, rng, 4);
+      mem.put(tp, t);
+      mem.put(up, t);
+      mem.put(sp, s);
+      mem.put(mem.base + 512 * 1024, new Float64Array(16));
+      k.scale(up + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp);
+      k.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, mem.base + 512 * 1024, 2, trial % 2, 1 + (trial % 3), 7);
+      expectBits(mem.f32(tp, v.length), mem.f32(up, v.length));
+    }
+  });
+
+  it('scaleAccumulate stays finite and exact for |w| = 1e-30 and 1e30', async () => {
+    const mem = new Mem(await make(kind));
+    const rng = mulberry32(83);
+    for (const mag of [1e-30, 1e30])
+      for (const p of POWERS)
+        for (const [mode, a, b] of [[0, 1, 3], [0, 2, 4], [1, 1, 4], [1, 1, 5], [1, 2, 3], [1, 3, 1]]) {
+          const v = randomFusedView(rng);
+          const t = randomFloat32(v.length, rng).map((x) => Math.sign(x || 1) * mag * (1 + Math.abs(x)));
+          const s = randomFloat32(v.count, rng).map((x) => Math.sign(x || 1) * (0.5 + Math.abs(x)));
+          const tp = mem.base + 16;
+          const sp = mem.base + 128 * 1024;
+          const ap = mem.base + 256 * 1024;
+          mem.put(tp, t);
+          mem.put(sp, s);
+          mem.put(ap, new Float64Array(b));
+          mem.b.kernels.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap, p, mode, a, b);
+          const got = mem.f64(ap, b);
+          const want = naiveScaleAccumulate(t, v, s, new Float64Array(b), p, mode, a, b);
+          for (let y = 0; y < b; y++) {
+            if (want.hits[y] > 0) expect(Number.isFinite(got[y]) && got[y] > 0).toBe(true);
+            else expect(got[y]).toBe(0);
+          }
+          expectRel(got, want.acc, 1e-12);
+        }
+  });
+
+  it('scaleAccumulate on a dense [X, Y] tensor: scaled rows give column sums, scaled columns give row sums', async () => {
+    const mem = new Mem(await make(kind));
+    const k = mem.b.kernels;
+    const rng = mulberry32(84);
+    const tp = mem.base + 16;
+    const up = mem.base + 1024 * 1024;
+    const sp = mem.base + 512 * 1024;
+    const ap = mem.base + 768 * 1024;
+    const bp = mem.base + 896 * 1024;
+    for (const [X, Y] of [[1, 1], [1, 5], [5, 1], [3, 7], [9, 4], [17, 33], [64, 40], [40, 64]]) {
+      for (const p of POWERS) {
+        const t = randomFloat32(X * Y, rng, 3);
+        for (const rows of [true, false]) {
+          const n = rows ? X : Y; // scaled units
+          const m = rows ? Y : X; // accumulated units
+          const s = randomFloat32(n, rng, 2);
+          mem.put(tp, t);
+          mem.put(up, t);
+          mem.put(sp, s);
+          mem.put(ap, new Float64Array(m));
+          mem.put(bp, new Float64Array(m));
+          if (rows) {
+            // Scale rows x (view outer 1, count X, inner Y); column y accumulates j = y: mode 1, a 1, b Y.
+            k.scaleAccumulate(tp, 1, X * Y, X, Y, sp, ap, p, 1, 1, Y);
+            k.scale(up, 1, X * Y, X, Y, sp);
+            k.accumulate(up, X, Y, Y, 1, bp, p);
+          } else {
+            // Scale columns y (view outer X, stride Y, count Y, inner 1); row x is o: mode 0, a 1, b X.
+            k.scaleAccumulate(tp, X, Y, Y, 1, sp, ap, p, 0, 1, X);
+            k.scale(up, X, Y, Y, 1, sp);
+            k.accumulate(up, 1, X * Y, X, Y, bp, p);
+          }
+          const w = mem.f32(up, X * Y);
+          expectBits(mem.f32(tp, X * Y), w);
+          const want = new Float64Array(m);
+          for (let x = 0; x < X; x++) for (let y = 0; y < Y; y++) want[rows ? y : x] += term(w[x * Y + y], p);
+          expectRel(mem.f64(ap, m), mem.f64(bp, m), 1e-12);
+          expectRel(mem.f64(ap, m), want, 1e-12);
+        }
+      }
+    }
+  });
+
+  it('scaleAccumulate does nothing for empty views', async () => {
+    const mem = new Mem(await make(kind));
+    const t = randomFloat32(64, mulberry32(85));
+    mem.put(mem.base, t);
+    mem.put(mem.base + 1024, new Float64Array([1, 2, 3, 4]));
+    mem.put(mem.base + 2048, new Float32Array([2, 2, 2, 2]));
+    for (const [outer, count, inner] of [[0, 4, 1], [2, 0, 1], [0, 4, 3], [2, 0, 3], [2, 4, 0]])
+      for (const mode of [0, 1])
+        mem.b.kernels.scaleAccumulate(mem.base, outer, 16, count, inner, mem.base + 2048, mem.base + 1024, 2, mode, 1, 4);
     expectBits(mem.f32(mem.base, 64), t);
     expect(Array.from(mem.f64(mem.base + 1024, 4))).toEqual([1, 2, 3, 4]);
   });

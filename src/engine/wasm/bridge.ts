@@ -74,6 +74,7 @@ export async function createWasmBackend(kind: WasmKind): Promise<Backend> {
   const kernels: Kernels = {
     accumulate: ex.accumulate,
     scale: ex.scale,
+    scaleAccumulate: ex.scaleAccumulate,
     solveScales: ex.solveScales,
     energy: ex.energy,
     firstNonFinite: ex.firstNonFinite,
