@@ -3,8 +3,9 @@ import { Square, Abs, Pow, hasSimd, term, termV } from "./terms";
 // scale and accumulate fused into one pass over a view (w, outer, outerStride, count, inner):
 //   w(o,i,j) = f32(w(o,i,j) * s_f32[i])            (the f32 multiply of `scale`, bit for bit)
 //   acc_f64[idx] += |w(o,i,j)|^p                   (of the new value, promoted to f64 first)
-//   idx = mode == 0 ? (o / a) % b : (j / a) % b    (a >= 1, b >= 1)
-// The accumulators belong to the units of another view of the same tensor; see src/engine/fusion.ts.
+//   idx = (o / a) % b (mode 0),  (j / a) % b (mode 1),  (i / a) % b (mode 2)   (a >= 1, b >= 1)
+// Modes 0 and 1 sum the units of another view of the same tensor (src/engine/fusion.ts); mode 2 with
+// a = 1, b = count sums the view's own units, ready for its group's next step.
 
 /** Scales n contiguous f32 at u by f in place; returns the sum of the new values' terms. */
 // @ts-ignore: decorator
@@ -230,8 +231,39 @@ function unitsAlongRuns<M>(w: usize, outer: i32, outerStride: i32, count: i32, i
   }
 }
 
+/** Mode 2: idx = (i / a) % b. Own units (a == 1, b >= count) with inner == 1 vectorise across units. */
+function ownUnits<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, s: usize, acc: usize, p: f64, a: i32, b: i32): void {
+  const rowBytes = <usize>outerStride << 2;
+  const runBytes = <usize>inner << 2;
+  const contiguous = inner == 1 && a == 1 && b >= count;
+  for (let o: i32 = 0; o < outer; o++) {
+    const row = w + <usize>o * rowBytes;
+    let i: i32 = 0;
+    if (contiguous) {
+      if (ASC_FEATURE_SIMD) {
+        if (hasSimd<M>()) {
+          for (; i + 4 <= count; i += 4) {
+            const q = row + (<usize>i << 2);
+            const v = f32x4.mul(v128.load(q), v128.load(s + (<usize>i << 2)));
+            v128.store(q, v);
+            const at = acc + (<usize>i << 3);
+            v128.store(at, f64x2.add(v128.load(at), termV<M>(f64x2.promote_low_f32x4(v))));
+            v128.store(at, f64x2.add(v128.load(at, 16), termV<M>(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)))), 16);
+          }
+        }
+      }
+    }
+    for (; i < count; i++) {
+      const at = acc + (<usize>((i / a) % b) << 3);
+      store<f64>(at, load<f64>(at) + scaledSum<M>(row + <usize>i * runBytes, inner, load<f32>(s + (<usize>i << 2)), p));
+    }
+  }
+}
+
 function run<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, s: usize, acc: usize, p: f64, mode: i32, a: i32, b: i32): void {
-  if (mode == 0) {
+  if (mode == 2) {
+    ownUnits<M>(w, outer, outerStride, count, inner, s, acc, p, a, b);
+  } else if (mode == 0) {
     if (inner == 1) rowsAcrossUnits<M>(w, outer, outerStride, count, s, acc, p, a, b);
     else rowsAlongRuns<M>(w, outer, outerStride, count, inner, s, acc, p, a, b);
   } else if (b == 1) {

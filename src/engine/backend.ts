@@ -11,11 +11,12 @@ export interface Kernels {
   /** w(o,i,j) *= s[i]. */
   scale(w: number, outer: number, outerStride: number, count: number, inner: number, s: number): void;
   /**
-   * `scale` of this view fused with `accumulate` of another view of the same tensor, in one pass:
+   * `scale` of this view fused with `accumulate` of another view of the same tensor (modes 0, 1)
+   * or of its own units (mode 2 with a = 1, b = count), in one pass:
    * for every element (o,i,j) of the view,
    *   w(o,i,j) = f32(w(o,i,j) * s[i])              (bit for bit what `scale` stores)
    *   acc[idx] += |w(o,i,j)|^p                      (the NEW value, promoted to f64 before the power)
-   *   idx = mode == 0 ? (o / a) % b : (j / a) % b   (integer division; a >= 1, b >= 1)
+   *   idx = (o / a) % b (mode 0), (j / a) % b (mode 1), (i / a) % b (mode 2)   (integer division; a, b >= 1)
    * s is f32, acc is f64 (b accumulators). Nothing happens when outer, count or inner is < 1.
    */
   scaleAccumulate(

@@ -4,6 +4,7 @@ import type { Network } from '../network/layers.js';
 import { validateLayers } from '../network/validate.js';
 import type { Backend, BackendName, Kernels } from './backend.js';
 import { resolveOptions, type BalanceOptions, type ENormOptions, type ResolvedOptions } from './options.js';
+import { planFusion, type CrossIndex, type ViewRef } from './fusion.js';
 import type { Barrier, Plan, View } from './plan.js';
 import { createBackend } from './select.js';
 
@@ -39,13 +40,20 @@ interface BoundView {
   outerStride: number;
   count: number;
   inner: number;
-  /** Byte offsets of this view's units inside the f64 accumulators and the f32 scale vectors. */
+  /** Byte offsets of this view's units inside its group's f64 sums and the f32 scale vectors. */
   acc: number;
   sc: number;
   companions: number[];
+  /** Rescaling this view also sums the partner view's |w|^p into the partner group's sums. */
+  fuse: { partner: BoundView; sums: number; cross: CrossIndex } | null;
+  /** This view's sums were already added by its partner's pass since they were last used. */
+  ready: boolean;
 }
 interface BoundGroup {
   size: number;
+  /** A = sum |incoming|^p and B = sum |outgoing|^p per unit (f64); zero between uses. */
+  incoming: number;
+  outgoing: number;
   costWriters: BoundView[];
   writers: BoundView[];
   readers: BoundView[];
@@ -69,8 +77,8 @@ export class ENorm {
   private readonly groups: BoundGroup[];
   private readonly tensorPtr: number[];
   private readonly companionPtr: number[][];
-  private readonly incoming: number;
-  private readonly outgoing: number;
+  private readonly sums: number;
+  private readonly sumsBytes: number;
   private readonly d: number;
   private readonly dInv: number;
   private f32!: Float32Array;
@@ -91,12 +99,13 @@ export class ENorm {
     this.k = backend.kernels;
 
     const maxUnits = Math.max(1, ...plan.groups.map((g) => g.size));
-    let bytes = 2 * align16(8 * maxUnits) + 2 * align16(4 * maxUnits);
+    const sumsBytes = plan.groups.reduce((a, g) => a + 2 * align16(8 * g.size), 0);
+    let bytes = align16(sumsBytes) + 2 * align16(4 * maxUnits);
     for (const t of plan.tensors) bytes += align16(4 * t.data.length) * (1 + t.companions.length);
     let at = backend.reserve(bytes);
     const take = (n: number) => { const p = at; at += align16(n); return p; };
-    this.incoming = take(8 * maxUnits);
-    this.outgoing = take(8 * maxUnits);
+    this.sums = take(sumsBytes);
+    this.sumsBytes = sumsBytes;
     this.d = take(4 * maxUnits);
     this.dInv = take(4 * maxUnits);
     this.tensorPtr = plan.tensors.map((t) => take(4 * t.data.length));
@@ -112,19 +121,49 @@ export class ENorm {
       acc: 8 * v.unitStart,
       sc: 4 * v.unitStart,
       companions: this.companionPtr[v.tensor].map((p) => p + 4 * v.start),
+      fuse: null,
+      ready: false,
     });
-    this.groups = plan.groups.map((g) => ({
-      size: g.size,
-      costWriters: g.writers.filter((w) => w.inCost).map(bind),
-      writers: g.writers.map(bind),
-      readers: g.readers.map(bind),
-      total: new Float64Array(g.size).fill(1),
-    }));
+    let sumsAt = this.sums;
+    this.groups = plan.groups.map((g) => {
+      const incoming = sumsAt;
+      const outgoing = incoming + align16(8 * g.size);
+      sumsAt = outgoing + align16(8 * g.size);
+      const writers = g.writers.map(bind);
+      return {
+        size: g.size,
+        incoming,
+        outgoing,
+        costWriters: writers.filter((_, i) => g.writers[i].inCost),
+        writers,
+        readers: g.readers.map(bind),
+        total: new Float64Array(g.size).fill(1),
+      };
+    });
+    // A tensor between exactly two groups is read and written once per rescaling instead of twice;
+    // a cost view alone on its tensor sums its own units for its group's next step while rescaling.
+    const side = ({ group, role, index }: ViewRef) => {
+      const g = this.groups[group];
+      return role === 'writer' ? { view: g.writers[index], sums: g.incoming } : { view: g.readers[index], sums: g.outgoing };
+    };
+    const fusion = planFusion(plan);
+    for (const { sides, cross } of fusion.pairs) {
+      const [p, q] = sides.map(side);
+      p.view.fuse = { partner: q.view, sums: q.sums + q.view.acc, cross: cross[0] };
+      q.view.fuse = { partner: p.view, sums: p.sums + p.view.acc, cross: cross[1] };
+    }
+    for (const ref of fusion.singles) {
+      const { view, sums } = side(ref);
+      view.fuse = { partner: view, sums: sums + view.acc, cross: { mode: 2, a: 1, b: view.count } };
+    }
   }
 
   /** Copies the network's tensors (and companions) into engine memory. */
   upload(): void {
     this.refreshViews();
+    // Sums gathered from the old weights are void.
+    this.k.zero(this.sums, this.sumsBytes);
+    for (const g of this.groups) for (const v of [...g.writers, ...g.readers]) v.ready = false;
     this.plan.tensors.forEach((t, i) => {
       this.f32.set(t.data, this.tensorPtr[i] >> 2);
       t.companions.forEach((m, j) => this.f32.set(m, this.companionPtr[i][j] >> 2));
@@ -163,14 +202,14 @@ export class ENorm {
    *   incoming_i *= d_i,  outgoing_i /= d_i                       (companions move inversely)
    */
   cycle(): void {
-    const { k, incoming: A, outgoing: B, d, dInv } = this;
+    const { k, d, dInv } = this;
     const { p, c } = this.options;
     for (const g of this.groups) {
-      k.zero(A, 8 * g.size);
-      k.zero(B, 8 * g.size);
-      for (const v of g.costWriters) k.accumulate(v.w, v.outer, v.outerStride, v.count, v.inner, A + v.acc, p);
-      for (const v of g.readers) k.accumulate(v.w, v.outer, v.outerStride, v.count, v.inner, B + v.acc, p);
-      k.solveScales(A, B, g.size, p, c, d, dInv);
+      for (const v of g.costWriters) this.sum(v, g.incoming, p);
+      for (const v of g.readers) this.sum(v, g.outgoing, p);
+      k.solveScales(g.incoming, g.outgoing, g.size, p, c, d, dInv);
+      k.zero(g.incoming, 8 * g.size);
+      k.zero(g.outgoing, 8 * g.size);
       for (const v of g.writers) this.rescale(v, d, dInv);
       for (const v of g.readers) this.rescale(v, dInv, d);
       const dv = this.f32;
@@ -179,9 +218,21 @@ export class ENorm {
     }
   }
 
-  /** The view times s; its companions times the inverse. */
+  /** Adds the view's |w|^p to its group's sums, unless its partner's pass already did. */
+  private sum(v: BoundView, sums: number, p: number): void {
+    if (v.ready) v.ready = false;
+    else this.k.accumulate(v.w, v.outer, v.outerStride, v.count, v.inner, sums + v.acc, p);
+  }
+
+  /** The view times s (summing its partner's |w|^p on the way when fused); its companions times the inverse. */
   private rescale(v: BoundView, s: number, inverse: number): void {
-    this.k.scale(v.w, v.outer, v.outerStride, v.count, v.inner, s + v.sc);
+    if (v.fuse) {
+      const { cross } = v.fuse;
+      this.k.scaleAccumulate(v.w, v.outer, v.outerStride, v.count, v.inner, s + v.sc, v.fuse.sums, this.options.p, cross.mode, cross.a, cross.b);
+      v.fuse.partner.ready = true;
+    } else {
+      this.k.scale(v.w, v.outer, v.outerStride, v.count, v.inner, s + v.sc);
+    }
     for (const m of v.companions) this.k.scale(m, v.outer, v.outerStride, v.count, v.inner, inverse + v.sc);
   }
 

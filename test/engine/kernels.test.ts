@@ -90,7 +90,7 @@ function naiveScaleAccumulate(
   for (let o = 0; o < v.outer; o++)
     for (let i = 0; i < v.count; i++)
       for (let j = 0; j < v.inner; j++) {
-        const idx = (mode === 0 ? Math.floor(o / a) : Math.floor(j / a)) % b;
+        const idx = Math.floor((mode === 0 ? o : mode === 1 ? j : i) / a) % b;
         out[idx] += term(w[v.start + o * v.outerStride + i * v.inner + j], p);
         hits[idx]++;
       }
@@ -281,10 +281,10 @@ describe.each(KINDS)('%s backend', (kind) => {
     const k = mem.b.kernels;
     const rng = mulberry32(81);
     const guard = 12345.5;
-    for (const mode of [0, 1])
+    for (const mode of [0, 1, 2])
       // a = 9 and b = 9, 12 also reach the 8-wide SIMD steps of the run and across-accumulator paths.
       for (const a of [1, 2, 3, 9])
-        for (const b of [1, 3, 4, 5, 7, 9, 12])
+        for (const b of [1, 3, 4, 5, 7, 9, 12, 40])
           for (const p of POWERS)
             for (let trial = 0; trial < 4; trial++) {
               const v = randomFusedView(rng);
@@ -342,7 +342,7 @@ describe.each(KINDS)('%s backend', (kind) => {
     const rng = mulberry32(83);
     for (const mag of [1e-30, 1e30])
       for (const p of POWERS)
-        for (const [mode, a, b] of [[0, 1, 3], [0, 2, 4], [1, 1, 4], [1, 1, 5], [1, 2, 3], [1, 3, 1]]) {
+        for (const [mode, a, b] of [[0, 1, 3], [0, 2, 4], [1, 1, 4], [1, 1, 5], [1, 2, 3], [1, 3, 1], [2, 1, 64], [2, 2, 3]]) {
           const v = randomFusedView(rng);
           const t = randomFloat32(v.length, rng).map((x) => Math.sign(x || 1) * mag * (1 + Math.abs(x)));
           const s = randomFloat32(v.count, rng).map((x) => Math.sign(x || 1) * (0.5 + Math.abs(x)));
