@@ -253,6 +253,15 @@ function ownUnits<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: 
         }
       }
     }
+    if (contiguous) {
+      for (; i < count; i++) {
+        const q = row + (<usize>i << 2);
+        const x = load<f32>(q) * load<f32>(s + (<usize>i << 2));
+        store<f32>(q, x);
+        const at = acc + (<usize>i << 3);
+        store<f64>(at, load<f64>(at) + term<M>(x, p));
+      }
+    }
     for (; i < count; i++) {
       const at = acc + (<usize>((i / a) % b) << 3);
       store<f64>(at, load<f64>(at) + scaledSum<M>(row + <usize>i * runBytes, inner, load<f32>(s + (<usize>i << 2)), p));
