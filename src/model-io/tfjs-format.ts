@@ -283,14 +283,20 @@ function lastAxisOnly(ctx: LayerCtx, key: string): void {
   if (axes.length !== 1 || !(axes[0] === -1 || axes[0] === rank - 1)) ctx.unsupported(`${key} ${describe(raw)} (only the last axis is supported)`);
 }
 
+/** A whole-number field of the layer's config (units, filters), or a one-line E_MODEL error. */
+function integerConfig(ctx: LayerCtx, key: string): number {
+  const v = ctx.config[key];
+  if (!Number.isInteger(v)) fail('E_MODEL', `${ctx.src}: layer '${ctx.name}' (${ctx.className}) has no integer '${key}'`, ctx.name);
+  return v as number;
+}
+
 const dense: LayerSpec = {
   inRank: 2,
   convert(ctx) {
-    const units = ctx.config.units;
-    if (!Number.isInteger(units)) fail('E_MODEL', `${ctx.src}: layer '${ctx.name}' (Dense) has no integer 'units'`, ctx.name);
+    const units = integerConfig(ctx, 'units');
     const [inputs] = ctx.weightShape('kernel');
-    const layer: Layer = { kind: 'dense', name: ctx.name, layout: 'io', shape: [inputs, units as number], weight: ctx.weight('kernel', [null, units as number]) };
-    if (useBias(ctx)) layer.bias = ctx.weight('bias', [units as number]);
+    const layer: Layer = { kind: 'dense', name: ctx.name, layout: 'io', shape: [inputs, units], weight: ctx.weight('kernel', [null, units]) };
+    if (useBias(ctx)) layer.bias = ctx.weight('bias', [units]);
     return [layer, ...activation(ctx, ctx.config.activation, false)];
   },
 };
@@ -300,16 +306,15 @@ const conv2d: LayerSpec = {
   outRank: 4,
   convert(ctx) {
     checkSpatial(ctx, true);
-    const filters = ctx.config.filters;
-    if (!Number.isInteger(filters)) fail('E_MODEL', `${ctx.src}: layer '${ctx.name}' (${ctx.className}) has no integer 'filters'`, ctx.name);
+    const filters = integerConfig(ctx, 'filters');
     const [kh, kw] = pair(ctx, 'kernel_size');
     const cin = ctx.weightShape('kernel')[2];
     const layer: Layer = {
-      kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [kh, kw, cin, filters as number],
-      weight: ctx.weight('kernel', [kh, kw, null, filters as number]),
+      kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [kh, kw, cin, filters],
+      weight: ctx.weight('kernel', [kh, kw, null, filters]),
       strides: pair(ctx, 'strides', [1, 1]), padding: padding(ctx),
     };
-    if (useBias(ctx)) layer.bias = ctx.weight('bias', [filters as number]);
+    if (useBias(ctx)) layer.bias = ctx.weight('bias', [filters]);
     return [layer, ...activation(ctx, ctx.config.activation, false)];
   },
 };
@@ -347,16 +352,15 @@ const separableConv2d: LayerSpec = {
   outRank: 4,
   convert(ctx) {
     checkSpatial(ctx, true);
-    const filters = ctx.config.filters;
-    if (!Number.isInteger(filters)) fail('E_MODEL', `${ctx.src}: layer '${ctx.name}' (${ctx.className}) has no integer 'filters'`, ctx.name);
+    const filters = integerConfig(ctx, 'filters');
     const depthwise = depthwiseKernel(ctx, `${ctx.name}/depthwise`);
     const mid = depthwise.shape[2] * depthwise.shape[3];
     const pointwise: Layer = {
-      kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [1, 1, mid, filters as number],
-      weight: ctx.weight('pointwise_kernel', [1, 1, mid, filters as number]),
+      kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [1, 1, mid, filters],
+      weight: ctx.weight('pointwise_kernel', [1, 1, mid, filters]),
       strides: [1, 1], padding: 'valid',
     };
-    if (useBias(ctx)) pointwise.bias = ctx.weight('bias', [filters as number]);
+    if (useBias(ctx)) pointwise.bias = ctx.weight('bias', [filters]);
     return [depthwise, pointwise, ...activation(ctx, ctx.config.activation, false)];
   },
 };
