@@ -73,7 +73,6 @@ for (const c of cases) {
   for (const t of tensors) { src.set(t, at); at += t.length; }
   for (const backend of backends) {
     const engine = await ENorm.create(net, { backend, c: 1 });
-    engine.upload();
     const memcpyMs = time(() => dst.set(src));
     const msPerCycle = time(() => engine.cycle());
     const msPerStep = time(() => engine.step());

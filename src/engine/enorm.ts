@@ -83,13 +83,18 @@ export class ENorm {
   private readonly dInv: number;
   private f32!: Float32Array;
 
-  /** Validates the network and options (throws ENormError, touching nothing) and lays out engine memory. */
+  /**
+   * Validates the network and options (throws ENormError, touching nothing), lays out engine
+   * memory and uploads the network's current arrays.
+   */
   static async create(net: Network, options: ENormOptions = {}): Promise<ENorm> {
     const resolved = resolveOptions(options);
     validateLayers(net);
     const plan = compilePlan(net, resolved);
     const backend = await createBackend(resolved.backend);
-    return new ENorm(plan, backend, resolved);
+    const engine = new ENorm(plan, backend, resolved);
+    engine.upload();
+    return engine;
   }
 
   private constructor(plan: Plan, backend: Backend, options: ResolvedOptions) {
@@ -276,7 +281,6 @@ export class ENorm {
 export async function balance(net: Network, options: BalanceOptions = {}): Promise<BalanceReport> {
   const { tolerance, maxCycles } = resolveOptions(options);
   const engine = await ENorm.create(net, options);
-  engine.upload();
   const energyBefore = engine.energy();
   const energies: number[] = [];
   let converged = false;

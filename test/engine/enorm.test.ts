@@ -30,7 +30,6 @@ describe.each(BACKENDS)('backend %s against the float64 reference', (backend) =>
     expect(ref.cycles).toBeGreaterThanOrEqual(2);
     const engine = await ENorm.create(a, { p, c, includeBiases, backend });
     expect(engine.backend.name).toBe(backend);
-    engine.upload();
     const energies = Array.from({ length: ref.cycles }, () => { engine.cycle(); return engine.energy(); });
     engine.download();
     ref.plan.tensors.forEach((t, i) => {
