@@ -4,7 +4,7 @@
  *   await enormStep(model, { optimizer, c: 1.2 });
  *   model.fit(x, y, { callbacks: [new ENormCallback({ c: 1.2 })] });
  *
- * The cycle runs in the package's Wasm kernels on the model's values (read with dataSync and
+ * The cycle runs in the package's Wasm kernels on the model's values (read with data() and
  * written back with assign); momentum accumulators move inversely to their weights.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -117,7 +117,9 @@ export async function enormStep(model: tf.LayersModel, options: ENormStepOptions
     binding = await bind(model, accumulators, rest);
     bindings.set(model, binding);
   }
-  for (const s of binding.slots) s.data.set(readValues(s.variable));
+  // data(), not dataSync(): webgpu can only read back asynchronously (in Node it has no OffscreenCanvas).
+  const values = await Promise.all(binding.slots.map((s) => (s.variable instanceof tf.Variable ? s.variable : s.variable.read()).data()));
+  binding.slots.forEach((s, i) => s.data.set(values[i] as Float32Array));
   binding.engine.step();
   for (const s of binding.slots) {
     const value = tf.tensor(s.data, s.shape, 'float32');
@@ -125,11 +127,6 @@ export async function enormStep(model: tf.LayersModel, options: ENormStepOptions
     else s.variable.write(value);
     value.dispose();
   }
-}
-
-function readValues(v: tf.Variable | tf.LayerVariable): Float32Array {
-  const t = v instanceof tf.Variable ? v : v.read();
-  return t.dataSync() as Float32Array;
 }
 
 /** Runs enormStep after every batch of model.fit, with the model's own optimizer. */
