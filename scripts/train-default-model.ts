@@ -10,56 +10,16 @@
  * weights all come from fixed seeds, and the cpu backend is deterministic.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from '../src/network/random.js';
-
-interface MnistDigit {
-  length: number;
-  get(index: number): number[];
-}
-type Mnist = Record<number, MnistDigit>;
+import { batchOf, loadDigits, shuffled } from '../bench/data/mnist.js';
 
 const SEED = 20190227; // the paper's arXiv month, any fixed value works
 const TRAIN = 8000; // of the 10,000 digits; the remaining 2,000 are the test set
 const EPOCHS = 6;
 const BATCH = 128;
 const OUT_DIR = process.argv[2] ?? 'models/mnist-mlp';
-
-
-function shuffled(n: number, rand: () => number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
-}
-
-function loadDigits(): { pixels: Float32Array; labels: Int32Array; count: number } {
-  const mnist = createRequire(import.meta.url)('mnist') as Mnist;
-  const samples: { pixels: number[]; label: number }[] = [];
-  for (let digit = 0; digit < 10; digit++) {
-    for (let i = 0; i < mnist[digit].length; i++) samples.push({ pixels: mnist[digit].get(i), label: digit });
-  }
-  const pixels = new Float32Array(samples.length * 784);
-  const labels = new Int32Array(samples.length);
-  samples.forEach((s, k) => {
-    pixels.set(s.pixels, k * 784);
-    labels[k] = s.label;
-  });
-  return { pixels, labels, count: samples.length };
-}
-
-function batchOf(data: { pixels: Float32Array; labels: Int32Array }, rows: number[]): { x: tf.Tensor2D; y: tf.Tensor2D } {
-  const x = new Float32Array(rows.length * 784);
-  rows.forEach((r, k) => x.set(data.pixels.subarray(r * 784, (r + 1) * 784), k * 784));
-  const labels = tf.tensor1d(Int32Array.from(rows, (r) => data.labels[r]), 'int32');
-  const y = tf.oneHot(labels, 10).toFloat() as tf.Tensor2D;
-  labels.dispose();
-  return { x: tf.tensor2d(x, [rows.length, 784]), y };
-}
 
 async function main(): Promise<void> {
   await tf.setBackend('cpu');

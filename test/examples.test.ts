@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
-const example = (file: string) => run(process.execPath, ['--import', 'tsx', `examples/${file}`], { timeout: 120_000 });
+const example = (file: string, ...args: string[]) => run(process.execPath, ['--import', 'tsx', `examples/${file}`, ...args], { timeout: 120_000 });
 
 describe('examples run as documented', () => {
   it('balance-resnet18 preserves the function', async () => {
@@ -18,5 +18,14 @@ describe('examples run as documented', () => {
     const losses = [...stdout.matchAll(/loss (\S+),/g)].map((m) => Number(m[1]));
     expect(losses).toHaveLength(3);
     expect(losses[2]).toBeLessThan(losses[0]);
+  });
+
+  it('train-mnist trains with and without ENorm and reports both test accuracies', async () => {
+    const { stdout } = await example('train-mnist.ts', '--depth', '3', '--width', '64', '--epochs', '2', '--train', '2000', '--lr', '0.05', '--quiet');
+    const m = /test accuracy \(2000 held-out digits\): sgd (\S+)%, sgd\+enorm (\S+)%/.exec(stdout);
+    expect(m).not.toBeNull();
+    // a real training run: far above chance (10%)
+    expect(Number(m![1])).toBeGreaterThan(40);
+    expect(Number(m![2])).toBeGreaterThan(40);
   });
 });
