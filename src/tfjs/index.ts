@@ -26,8 +26,7 @@ interface Binding {
   engine: ENorm;
   /** Model weights and momentum accumulators, each with the array the engine reads and writes. */
   slots: { variable: tf.Variable | tf.LayerVariable; data: Float32Array; shape: number[] }[];
-  /** Accumulator variables the plan was built with (rebuilt when the optimizer creates new ones). */
-  accumulators: tf.Variable[];
+  /** Weight count and accumulator ids the plan was built with: rebuilt when the optimizer creates new state. */
   key: string;
 }
 
@@ -99,7 +98,9 @@ async function bind(model: tf.LayersModel, accumulators: Map<string, tf.Variable
     }
   }
   const engine = await ENorm.create(parsed.network, { ...options, backend: 'auto' });
-  return { engine, slots, accumulators: [...accumulators.values()], key: keyOf(model, accumulators) };
+  // Only tensors in the plan can change (BN moving statistics, for one, never do).
+  const moved = new Set(engine.plan.tensors.flatMap((t) => [t.data, ...t.companions]));
+  return { engine, slots: slots.filter((s) => moved.has(s.data)), key: keyOf(model, accumulators) };
 }
 
 const keyOf = (model: tf.LayersModel, acc: Map<string, tf.Variable>) => `${model.weights.length}:${[...acc.values()].map((v) => v.id).join(',')}`;
