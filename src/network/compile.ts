@@ -2,7 +2,7 @@ import { ENormError } from '../errors.js';
 import type { Barrier, Group, Plan, TensorSlot, View, WriterView } from '../engine/plan.js';
 import { NETWORK_INPUT, resolveGraph } from './graph.js';
 import type { FlattenOrder, Layer, TensorRole } from './layers.js';
-import { companionList, outputUnits } from './validate.js';
+import { companionList, outputUnits, type WeightedLayer } from './validate.js';
 
 export type ResidualMode = 'complete' | 'blocks';
 
@@ -98,6 +98,13 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
     for (const e of extras) g.writers.push({ ...viewOf(e, { outer: 1, axis: units, inner: 1 }, 0, all), inCost: tensors[e].cost });
     return { channels: units, segments: whole(g, units), spatial: null, flattened: null };
   };
+  /** A dense or convolution layer: kernel read per input channel (`read`), written per output unit (`write`), plus its bias. */
+  const weighted = (k: number, layer: WeightedLayer, input: Value, units: number, read: AxisLayout, write: AxisLayout): Value => {
+    const w = slot(k, 'weight', layer.weight, companionList(layer.companions?.weight));
+    addReaders(w, read, input);
+    const b = layer.bias ? [slot(k, 'bias', layer.bias, companionList(layer.companions?.bias))] : [];
+    return produce(k, units, { tensor: w, t: write }, b);
+  };
   const checkChannels = (k: number, input: Value, expected: number, what: string) => {
     if (input.channels !== null && input.channels !== expected) {
       fail(k, 'E_WIDTH', `${what} is ${expected} but its input '${inputName(k)}' has ${input.channels}`);
@@ -122,7 +129,6 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         if (input.spatial === true && !input.flattened) {
           fail(k, 'E_GRAPH', `reads the feature map of '${inputName(k)}'; put a flatten or global pooling layer before it`);
         }
-        const w = slot(k, 'weight', layer.weight, companionList(layer.companions?.weight));
         // Input rows grouped per channel: a Flatten spreads channel c over `positions` rows.
         let positions = 1;
         if (input.flattened && input.channels !== null) {
@@ -138,9 +144,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         const readT: AxisLayout = io
           ? (channelsLast ? { outer: positions, axis: channels, inner: nOut } : { outer: 1, axis: channels, inner: positions * nOut })
           : (channelsLast ? { outer: nOut * positions, axis: channels, inner: 1 } : { outer: nOut, axis: channels, inner: positions });
-        addReaders(w, readT, input);
-        const b = layer.bias ? [slot(k, 'bias', layer.bias, companionList(layer.companions?.bias))] : [];
-        out = produce(k, nOut, { tensor: w, t: io ? { outer: nIn, axis: nOut, inner: 1 } : { outer: 1, axis: nOut, inner: nIn } }, b);
+        out = weighted(k, layer, input, nOut, readT, io ? { outer: nIn, axis: nOut, inner: 1 } : { outer: 1, axis: nOut, inner: nIn });
         out.spatial = false;
         break;
       }
@@ -150,11 +154,10 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         const s = layer.shape;
         const [kh, kw, nIn, nOut] = hwio ? s : [s[2], s[3], s[1], s[0]];
         checkChannels(k, input, nIn, 'input channels');
-        const w = slot(k, 'weight', layer.weight, companionList(layer.companions?.weight));
         const taps = kh * kw;
-        addReaders(w, hwio ? { outer: taps, axis: nIn, inner: nOut } : { outer: nOut, axis: nIn, inner: taps }, input);
-        const b = layer.bias ? [slot(k, 'bias', layer.bias, companionList(layer.companions?.bias))] : [];
-        out = produce(k, nOut, { tensor: w, t: hwio ? { outer: taps * nIn, axis: nOut, inner: 1 } : { outer: 1, axis: nOut, inner: nIn * taps } }, b);
+        out = weighted(k, layer, input, nOut,
+          hwio ? { outer: taps, axis: nIn, inner: nOut } : { outer: nOut, axis: nIn, inner: taps },
+          hwio ? { outer: taps * nIn, axis: nOut, inner: 1 } : { outer: 1, axis: nOut, inner: nIn * taps });
         out.spatial = true;
         break;
       }
@@ -163,7 +166,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         const hwcm = (layer.layout ?? 'hwcm') === 'hwcm';
         const s = layer.shape;
         const units = outputUnits(layer);
-        const taps = s[0] * s[1];
+        const taps = hwcm ? s[0] * s[1] : s[2] * s[3];
         let channels: number;
         if (hwcm) {
           channels = s[2];
@@ -173,11 +176,9 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
           if (units % channels !== 0) fail(k, 'E_WIDTH', `${units} output channels are not a multiple of the ${channels} input channels`);
         }
         const multiplier = units / channels;
-        const w = slot(k, 'weight', layer.weight, companionList(layer.companions?.weight));
-        const taps2 = hwcm ? taps : s[2] * s[3];
-        addReaders(w, hwcm ? { outer: taps, axis: channels, inner: multiplier } : { outer: 1, axis: channels, inner: multiplier * taps2 }, input);
-        const b = layer.bias ? [slot(k, 'bias', layer.bias, companionList(layer.companions?.bias))] : [];
-        out = produce(k, units, { tensor: w, t: hwcm ? { outer: taps, axis: units, inner: 1 } : { outer: 1, axis: units, inner: taps2 } }, b);
+        out = weighted(k, layer, input, units,
+          hwcm ? { outer: taps, axis: channels, inner: multiplier } : { outer: 1, axis: channels, inner: multiplier * taps },
+          hwcm ? { outer: taps, axis: units, inner: 1 } : { outer: 1, axis: units, inner: taps });
         out.spatial = true;
         break;
       }
