@@ -1,11 +1,12 @@
 /**
- * Kernels every backend provides. Pointers are byte offsets into the backend's memory;
- * f32 tensors, f64 accumulators, f32 scale vectors. A view argument list is
+ * The kernels one ENorm cycle runs; every backend provides them. Pointers are byte offsets into the backend's memory;
+ * f32 tensors, 8-byte accumulators (f64 on the host backends; f32 in the first half on WebGPU, as WGSL
+ * has no f64), f32 scale vectors. A view argument list is
  * (w, outer, outerStride, count, inner): element (o, i, j) is f32 index  o*outerStride + i*inner + j
  * counted from byte pointer w, and belongs to unit i. Pointers must be naturally aligned
  * (f32 to 4 bytes, f64 to 8) for the 'js' backend; the Wasm builds accept any byte offset.
  */
-export interface Kernels {
+export interface CycleKernels {
   /** acc[i] += sum_{o,j} |w(o,i,j)|^p, summed in f64 (no overflow / flush for |w| in [1e-30, 1e30], p <= 10). */
   accumulate(w: number, outer: number, outerStride: number, count: number, inner: number, acc: number, p: number): void;
   /** w(o,i,j) *= s[i]. */
@@ -38,17 +39,21 @@ export interface Kernels {
    * A d that is finite in f64 but outside the f32 range is stored as Inf / 0, not hidden.
    */
   solveScales(incoming: number, outgoing: number, count: number, p: number, c: number, d: number, dInv: number): void;
-  /** sum |w[k]|^p over n contiguous f32, in f64. */
-  energy(w: number, n: number, p: number): number;
-  /** Index of the first NaN / Inf among n contiguous f32, or -1. */
-  firstNonFinite(w: number, n: number): number;
   /** Sets `bytes` bytes at ptr to zero. */
   zero(ptr: number, bytes: number): void;
 }
 
+/** Cycle kernels plus the synchronous readers of a backend whose memory the host can see. */
+export interface Kernels extends CycleKernels {
+  /** sum |w[k]|^p over n contiguous f32, in f64. */
+  energy(w: number, n: number, p: number): number;
+  /** Index of the first NaN / Inf among n contiguous f32, or -1. */
+  firstNonFinite(w: number, n: number): number;
+}
+
 export type BackendName = 'simd' | 'scalar' | 'js';
 
-/** A kernel set with its own linear memory. */
+/** A kernel set with its own linear memory, which the host reads and writes directly. */
 export interface Backend {
   readonly name: BackendName;
   readonly kernels: Kernels;
@@ -60,4 +65,16 @@ export interface Backend {
   reserve(bytes: number): number;
   /** The current memory; re-read after `reserve`. */
   readonly buffer: ArrayBuffer;
+}
+
+/**
+ * A kernel set whose memory lives on a device (a GPU): kernel calls are recorded and run later,
+ * and nothing can be read back synchronously. The engine runs its cycle on it unchanged; moving
+ * tensors in and out is the caller's business (see engine/webgpu and enorm/tfjs).
+ */
+export interface DeviceBackend {
+  readonly name: 'webgpu';
+  readonly kernels: CycleKernels;
+  /** As Backend.reserve. */
+  reserve(bytes: number): number;
 }

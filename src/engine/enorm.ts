@@ -2,10 +2,10 @@ import { ENormError } from '../errors.js';
 import { compilePlan } from '../network/compile.js';
 import type { Network } from '../network/layers.js';
 import { validateLayers } from '../network/validate.js';
-import type { Backend, BackendName, Kernels } from './backend.js';
+import type { Backend, BackendName, CycleKernels, DeviceBackend, Kernels } from './backend.js';
 import { resolveOptions, type BalanceOptions, type ENormOptions, type ResolvedOptions } from './options.js';
 import { planFusion, type CrossIndex, type ViewRef } from './fusion.js';
-import type { Barrier, Plan, View } from './plan.js';
+import type { Barrier, Plan, TensorSlot, View } from './plan.js';
 import { createBackend } from './select.js';
 
 /** Cumulative scale d of every unit of one group since the engine was created. */
@@ -68,20 +68,24 @@ const align16 = (n: number) => (n + 15) & ~15;
  *
  * The engine works on its own copy of the tensors: `upload()` copies the network's arrays in,
  * `cycle()` balances the copy, `download()` writes it back. `step()` does all three.
+ * On a DeviceBackend (`ENorm.onDevice`) only `cycle()` runs here; the caller moves tensors
+ * between its device buffers and `tensorPointers` / `companionPointers`.
  */
 export class ENorm {
   readonly plan: Plan;
-  readonly backend: Backend;
+  readonly backend: Backend | DeviceBackend;
   readonly options: Readonly<ResolvedOptions>;
-  private readonly k: Kernels;
+  /** Byte offset of every plan tensor in backend memory, and of each of its companions. */
+  readonly tensorPointers: readonly number[];
+  readonly companionPointers: readonly (readonly number[])[];
+  private readonly k: CycleKernels;
   private readonly groups: BoundGroup[];
-  private readonly tensorPtr: number[];
-  private readonly companionPtr: number[][];
   private readonly sums: number;
   private readonly sumsBytes: number;
   private readonly d: number;
   private readonly dInv: number;
-  private f32!: Float32Array;
+  /** The host backend's memory as f32; null on a device backend. */
+  private f32: Float32Array | null;
 
   /**
    * Validates the network and options (throws ENormError, touching nothing), lays out engine
@@ -97,7 +101,17 @@ export class ENorm {
     return engine;
   }
 
-  private constructor(plan: Plan, backend: Backend, options: ResolvedOptions) {
+  /**
+   * An engine whose memory is on a device: validates and plans as `create`, reserves the device
+   * memory, and leaves every tensor, sum and scale at zero until the caller writes them.
+   */
+  static onDevice(net: Network, backend: DeviceBackend, options: Omit<ENormOptions, 'backend'> = {}): ENorm {
+    const resolved = resolveOptions(options);
+    validateLayers(net);
+    return new ENorm(compilePlan(net, resolved), backend, resolved);
+  }
+
+  private constructor(plan: Plan, backend: Backend | DeviceBackend, options: ResolvedOptions) {
     this.plan = plan;
     this.backend = backend;
     this.options = options;
@@ -113,19 +127,19 @@ export class ENorm {
     this.sumsBytes = sumsBytes;
     this.d = take(4 * maxUnits);
     this.dInv = take(4 * maxUnits);
-    this.tensorPtr = plan.tensors.map((t) => take(4 * t.data.length));
-    this.companionPtr = plan.tensors.map((t) => t.companions.map((m) => take(4 * m.length)));
-    this.f32 = new Float32Array(backend.buffer);
+    this.tensorPointers = plan.tensors.map((t) => take(4 * t.data.length));
+    this.companionPointers = plan.tensors.map((t) => t.companions.map((m) => take(4 * m.length)));
+    this.f32 = 'buffer' in backend ? new Float32Array(backend.buffer) : null;
 
     const bind = (v: View): BoundView => ({
-      w: this.tensorPtr[v.tensor] + 4 * v.start,
+      w: this.tensorPointers[v.tensor] + 4 * v.start,
       outer: v.outer,
       outerStride: v.outerStride,
       count: v.count,
       inner: v.inner,
       acc: 8 * v.unitStart,
       sc: 4 * v.unitStart,
-      companions: this.companionPtr[v.tensor].map((p) => p + 4 * v.start),
+      companions: this.companionPointers[v.tensor].map((p) => p + 4 * v.start),
       fuse: null,
       ready: false,
     });
@@ -165,14 +179,18 @@ export class ENorm {
 
   /** Copies the network's tensors (and companions) into engine memory. */
   upload(): void {
-    this.refreshViews();
-    // Sums gathered from the old weights are void.
+    const { f32 } = this.host('upload');
+    this.discardSums();
+    this.plan.tensors.forEach((t, i) => {
+      f32.set(t.data, this.tensorPointers[i] >> 2);
+      t.companions.forEach((m, j) => f32.set(m, this.companionPointers[i][j] >> 2));
+    });
+  }
+
+  /** Voids the sums gathered from earlier weights; call after new values are written to engine memory. */
+  discardSums(): void {
     this.k.zero(this.sums, this.sumsBytes);
     for (const g of this.groups) for (const v of [...g.writers, ...g.readers]) v.ready = false;
-    this.plan.tensors.forEach((t, i) => {
-      this.f32.set(t.data, this.tensorPtr[i] >> 2);
-      t.companions.forEach((m, j) => this.f32.set(m, this.companionPtr[i][j] >> 2));
-    });
   }
 
   /**
@@ -180,22 +198,19 @@ export class ENorm {
    * E_OVERFLOW naming the tensor and writes nothing.
    */
   download(): void {
-    this.refreshViews();
+    const { k, f32 } = this.host('download');
     this.plan.tensors.forEach((t, i) => {
-      const ptrs = [this.tensorPtr[i], ...this.companionPtr[i]];
+      const ptrs = [this.tensorPointers[i], ...this.companionPointers[i]];
       ptrs.forEach((ptr, j) => {
-        const bad = this.k.firstNonFinite(ptr, t.data.length);
-        if (bad >= 0) {
-          const tensor = j === 0 ? t.role : `companion ${j - 1} of ${t.role}`;
-          throw new ENormError('E_OVERFLOW', `layer '${t.layer}' ${tensor}[${bad}] became ${this.f32[(ptr >> 2) + bad]} while rescaling; no array was changed`, { layerIndex: t.layerIndex, layer: t.layer, tensor, index: bad });
-        }
+        const bad = k.firstNonFinite(ptr, t.data.length);
+        if (bad >= 0) throw overflowError(t, j, bad, f32[(ptr >> 2) + bad]);
       });
     });
     this.plan.tensors.forEach((t, i) => {
-      t.data.set(this.f32.subarray(this.tensorPtr[i] >> 2, (this.tensorPtr[i] >> 2) + t.data.length));
+      t.data.set(f32.subarray(this.tensorPointers[i] >> 2, (this.tensorPointers[i] >> 2) + t.data.length));
       t.companions.forEach((m, j) => {
-        const p = this.companionPtr[i][j] >> 2;
-        m.set(this.f32.subarray(p, p + m.length));
+        const p = this.companionPointers[i][j] >> 2;
+        m.set(f32.subarray(p, p + m.length));
       });
     });
   }
@@ -217,10 +232,16 @@ export class ENorm {
       k.zero(g.outgoing, 8 * g.size);
       for (const v of g.writers) this.rescale(v, d, dInv);
       for (const v of g.readers) this.rescale(v, dInv, d);
-      const dv = this.f32;
-      const d0 = d >> 2;
-      for (let i = 0; i < g.size; i++) g.total[i] *= dv[d0 + i];
+      this.recordScales(g);
     }
+  }
+
+  /** total_i *= d_i, where the host can read d (a device engine keeps no totals). */
+  private recordScales(g: BoundGroup): void {
+    if (!this.f32) return;
+    this.refreshViews();
+    const d0 = this.d >> 2;
+    for (let i = 0; i < g.size; i++) g.total[i] *= this.f32[d0 + i];
   }
 
   /** Adds the view's |w|^p to its group's sums, unless its partner's pass already did. */
@@ -243,8 +264,9 @@ export class ENorm {
 
   /** E = sum over cost tensors of sum |w|^p, on the engine's copy. */
   energy(): number {
+    const { k } = this.host('energy');
     let e = 0;
-    this.plan.tensors.forEach((t, i) => { if (t.cost) e += this.k.energy(this.tensorPtr[i], t.data.length, this.options.p); });
+    this.plan.tensors.forEach((t, i) => { if (t.cost) e += k.energy(this.tensorPointers[i], t.data.length, this.options.p); });
     return e;
   }
 
@@ -257,6 +279,7 @@ export class ENorm {
 
   /** Cumulative scale of every unit since creation (or the last resetScales). */
   scales(): GroupScales[] {
+    this.host('scales');
     return this.plan.groups.map((g, i) => ({ group: g.name, layers: [...g.layers], scales: Float64Array.from(this.groups[i].total) }));
   }
 
@@ -270,8 +293,23 @@ export class ENorm {
   }
 
   private refreshViews(): void {
-    if (this.f32.buffer !== this.backend.buffer) this.f32 = new Float32Array(this.backend.buffer);
+    const b = this.backend as Backend;
+    if (this.f32 && this.f32.buffer !== b.buffer) this.f32 = new Float32Array(b.buffer);
   }
+
+  /** The host backend's kernels and memory; a device engine cannot read or write from here. */
+  private host(what: string): { k: Kernels; f32: Float32Array } {
+    if (!this.f32) throw new ENormError('E_OPTION', `${what}() needs a host backend; on '${this.backend.name}' the engine memory stays on the device`);
+    this.refreshViews();
+    return { k: (this.backend as Backend).kernels, f32: this.f32 };
+  }
+}
+
+/** E_OVERFLOW for element `index` of a plan tensor (j = 0) or of its companion j - 1. */
+export function overflowError(t: TensorSlot, j: number, index: number, value?: number): ENormError {
+  const tensor = j === 0 ? t.role : `companion ${j - 1} of ${t.role}`;
+  const became = value === undefined ? 'became non-finite' : `became ${value}`;
+  return new ENormError('E_OVERFLOW', `layer '${t.layer}' ${tensor}[${index}] ${became} while rescaling; no array was changed`, { layerIndex: t.layerIndex, layer: t.layer, tensor, index });
 }
 
 /**
@@ -305,7 +343,7 @@ export async function balance(net: Network, options: BalanceOptions = {}): Promi
     converged,
     scales: engine.scales(),
     barriers: engine.plan.barriers,
-    backend: engine.backend.name,
+    backend: (engine.backend as Backend).name,
     groups: engine.plan.groups.length,
     units: engine.units,
   };

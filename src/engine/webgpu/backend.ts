@@ -1,0 +1,219 @@
+/**
+ * The cycle kernels on a WebGPU device. Kernel calls are recorded, then `encode` puts them into
+ * one compute pass (a 64-byte parameter block per dispatch at a dynamic uniform offset). The
+ * engine memory is one storage buffer the caller copies tensors into and out of.
+ */
+import { ENormError } from '../../errors.js';
+import type { CycleKernels, DeviceBackend } from '../backend.js';
+import { Param, PARAM_WORDS, SHADERS, WORKGROUP, type ShaderName } from './shaders.js';
+
+/** Bytes between parameter blocks: WebGPU's largest allowed minUniformBufferOffsetAlignment. */
+const PARAM_STRIDE = 256;
+const NONE = 0xffffffff;
+const align16 = (n: number) => (n + 15) & ~15;
+
+interface Call {
+  shader: ShaderName;
+  params: Uint32Array;
+  workgroups: number;
+}
+
+const f32Bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
+
+export class WebGPUBackend implements DeviceBackend {
+  readonly name = 'webgpu' as const;
+  readonly kernels: CycleKernels;
+  readonly device: GPUDevice;
+  private readonly layout: GPUBindGroupLayout;
+  private readonly pipelines: Record<ShaderName, GPUComputePipeline>;
+  private readonly maxWorkgroups: number;
+  private reserved = 16; // pointer 0 is never handed out
+  private memoryBuffer: GPUBuffer | null = null;
+  private paramBuffer: GPUBuffer | null = null;
+  private uploaded = new Uint32Array(0);
+  private statusBuffer: GPUBuffer | null = null;
+  private statusRead: GPUBuffer | null = null;
+  private bindGroup: GPUBindGroup | null = null;
+  private calls: Call[] = [];
+  private statusSlots = 0;
+  private statusPending = false;
+
+  /** Compiles the kernels on `device` (for tfjs: the webgpu backend's own device). */
+  static async create(device: GPUDevice): Promise<WebGPUBackend> {
+    const layout = device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: 4 * PARAM_WORDS } },
+        { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+      ],
+    });
+    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+    device.pushErrorScope('validation');
+    const entries = await Promise.all(
+      (Object.keys(SHADERS) as ShaderName[]).map(async (name) => {
+        const module = device.createShaderModule({ code: SHADERS[name], label: `enorm-${name}` });
+        const pipeline = await device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module, entryPoint: 'main' }, label: `enorm-${name}` });
+        return [name, pipeline] as const;
+      }),
+    );
+    const error = await device.popErrorScope();
+    if (error) throw new ENormError('E_OPTION', `the WebGPU device rejected enorm's kernels: ${error.message}`);
+    return new WebGPUBackend(device, layout, Object.fromEntries(entries) as Record<ShaderName, GPUComputePipeline>);
+  }
+
+  private constructor(device: GPUDevice, layout: GPUBindGroupLayout, pipelines: Record<ShaderName, GPUComputePipeline>) {
+    this.device = device;
+    this.layout = layout;
+    this.pipelines = pipelines;
+    this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
+    const view = (w: number, outer: number, outerStride: number, count: number, inner: number) => ({
+      [Param.W]: w >>> 2, [Param.Outer]: outer, [Param.OuterStride]: outerStride, [Param.Count]: count, [Param.Inner]: inner,
+    });
+    const empty = (outer: number, count: number, inner: number) => outer < 1 || count < 1 || inner < 1;
+    const elements = (outer: number, count: number, inner: number) => Math.ceil((outer * count * inner) / WORKGROUP);
+    const reduce = (v: Record<number, number>, acc: number, p: number, mode: number, a: number, b: number) =>
+      this.record('reduce', { ...v, [Param.Acc]: acc >>> 2, [Param.P]: f32Bits(p), [Param.Mode]: mode, [Param.A]: a, [Param.B]: b }, b);
+    this.kernels = {
+      accumulate: (w, outer, outerStride, count, inner, acc, p) => {
+        if (!empty(outer, count, inner)) reduce(view(w, outer, outerStride, count, inner), acc, p, 2, 1, count);
+      },
+      scale: (w, outer, outerStride, count, inner, s) => {
+        if (empty(outer, count, inner)) return;
+        this.record('scale', { ...view(w, outer, outerStride, count, inner), [Param.S]: s >>> 2 }, elements(outer, count, inner));
+      },
+      scaleAccumulate: (w, outer, outerStride, count, inner, s, acc, p, mode, a, b) => {
+        if (empty(outer, count, inner)) return;
+        const v = view(w, outer, outerStride, count, inner);
+        this.record('scale', { ...v, [Param.S]: s >>> 2 }, elements(outer, count, inner));
+        reduce(v, acc, p, mode, a, b);
+      },
+      solveScales: (incoming, outgoing, count, p, c, d, dInv) => {
+        if (count < 1) return;
+        this.record('solve', {
+          [Param.Acc]: incoming >>> 2, [Param.S]: outgoing >>> 2, [Param.Count]: count, [Param.P]: f32Bits(p),
+          [Param.C]: f32Bits(c), [Param.D]: d >>> 2, [Param.DInv]: dInv >>> 2,
+        }, Math.ceil(count / WORKGROUP));
+      },
+      zero: (ptr, bytes) => {
+        const n = bytes >>> 2;
+        if (n > 0) this.record('zero', { [Param.W]: ptr >>> 2, [Param.N]: n }, Math.ceil(n / WORKGROUP));
+      },
+    };
+  }
+
+  reserve(bytes: number): number {
+    if (this.memoryBuffer) throw new ENormError('E_OPTION', 'WebGPUBackend.reserve: the memory is already in use; use one backend per engine');
+    const at = this.reserved;
+    this.reserved = align16(at + bytes);
+    return at;
+  }
+
+  /** The engine memory (STORAGE | COPY_SRC | COPY_DST, zero-initialised), created on first use. */
+  get memory(): GPUBuffer {
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (this.reserved > limit) {
+      throw new ENormError('E_OPTION', `the network needs ${this.reserved} bytes of engine memory; this WebGPU device binds at most ${limit} (maxStorageBufferBindingSize)`);
+    }
+    this.memoryBuffer ??= this.device.createBuffer({
+      label: 'enorm-memory',
+      size: this.reserved,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    return this.memoryBuffer;
+  }
+
+  /**
+   * Records a scan of n f32 at byte pointer ptr for NaN / Inf; returns its status slot, whose
+   * value `readStatus` gives: the first bad index, or -1.
+   */
+  scanFinite(ptr: number, n: number): number {
+    const slot = this.statusSlots++;
+    if (n > 0) this.record('scanFinite', { [Param.W]: ptr >>> 2, [Param.N]: n, [Param.Slot]: slot }, Math.ceil(n / WORKGROUP));
+    return slot;
+  }
+
+  /**
+   * Puts every recorded call, in order, into one compute pass on `encoder` (then a copy of the
+   * status slots for `readStatus`). Submit the encoder before calling readStatus.
+   */
+  encode(encoder: GPUCommandEncoder): void {
+    const calls = this.calls;
+    this.calls = [];
+    this.prepare(calls);
+    const pass = encoder.beginComputePass({ label: 'enorm-cycle' });
+    calls.forEach((call, k) => {
+      pass.setPipeline(this.pipelines[call.shader]);
+      pass.setBindGroup(0, this.bindGroup!, [k * PARAM_STRIDE]);
+      const x = Math.min(call.workgroups, this.maxWorkgroups);
+      pass.dispatchWorkgroups(x, Math.ceil(call.workgroups / x));
+    });
+    pass.end();
+    if (this.statusSlots > 0) {
+      encoder.copyBufferToBuffer(this.statusBuffer!, 0, this.statusRead!, 0, 4 * this.statusSlots);
+      this.statusPending = true;
+    }
+  }
+
+  /** The status slots recorded since the last read: first non-finite index per slot, or -1. */
+  async readStatus(): Promise<Int32Array> {
+    if (!this.statusPending) throw new ENormError('E_OPTION', 'WebGPUBackend.readStatus: no scan was encoded');
+    const n = this.statusSlots;
+    this.statusPending = false;
+    this.statusSlots = 0;
+    await this.statusRead!.mapAsync(GPUMapMode.READ, 0, 4 * n);
+    const out = new Int32Array(this.statusRead!.getMappedRange(0, 4 * n).slice(0));
+    this.statusRead!.unmap();
+    return out;
+  }
+
+  /** Frees the device buffers; the backend cannot be used afterwards. */
+  destroy(): void {
+    for (const b of [this.memoryBuffer, this.paramBuffer, this.statusBuffer, this.statusRead]) b?.destroy();
+    this.memoryBuffer = this.paramBuffer = this.statusBuffer = this.statusRead = null;
+    this.bindGroup = null;
+  }
+
+  private record(shader: ShaderName, values: Record<number, number>, workgroups: number): void {
+    const params = new Uint32Array(PARAM_WORDS);
+    for (const [k, v] of Object.entries(values)) params[Number(k)] = v;
+    this.calls.push({ shader, params, workgroups });
+  }
+
+  /** Uploads the parameter blocks (only when they changed) and resets the status slots. */
+  private prepare(calls: Call[]): void {
+    const memory = this.memory;
+    const stride = PARAM_STRIDE / 4;
+    const blocks = new Uint32Array(Math.max(1, calls.length) * stride);
+    calls.forEach((c, k) => blocks.set(c.params, k * stride));
+    let rebind = this.bindGroup === null;
+    if (!this.paramBuffer || this.paramBuffer.size < blocks.byteLength) {
+      this.paramBuffer?.destroy();
+      this.paramBuffer = this.device.createBuffer({ label: 'enorm-params', size: blocks.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.uploaded = new Uint32Array(0);
+      rebind = true;
+    }
+    if (blocks.length !== this.uploaded.length || blocks.some((x, k) => x !== this.uploaded[k])) {
+      this.device.queue.writeBuffer(this.paramBuffer, 0, blocks);
+      this.uploaded = blocks;
+    }
+    const statusBytes = 4 * Math.max(1, this.statusSlots);
+    if (!this.statusBuffer || this.statusBuffer.size < statusBytes) {
+      this.statusBuffer?.destroy();
+      this.statusRead?.destroy();
+      this.statusBuffer = this.device.createBuffer({ label: 'enorm-status', size: statusBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      this.statusRead = this.device.createBuffer({ label: 'enorm-status-read', size: statusBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      rebind = true;
+    }
+    if (this.statusSlots > 0) this.device.queue.writeBuffer(this.statusBuffer, 0, new Uint32Array(this.statusSlots).fill(NONE));
+    if (rebind) {
+      this.bindGroup = this.device.createBindGroup({
+        layout: this.layout,
+        entries: [
+          { binding: 0, resource: { buffer: memory } },
+          { binding: 1, resource: { buffer: this.paramBuffer, size: 4 * PARAM_WORDS } },
+          { binding: 2, resource: { buffer: this.statusBuffer } },
+        ],
+      });
+    }
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * WGSL versions of the cycle kernels (engine/backend.ts), one entry point per shader.
+ * All share one bind group: the engine memory as f32 words, a 64-byte parameter block (at a
+ * dynamic offset, one block per dispatch) and a status array for the finiteness scan.
+ * Addresses are f32 word indices; an accumulator is the first word of its 8-byte slot.
+ * Sums are f32 (WGSL has no f64): a workgroup-wide tree reduction per accumulator.
+ */
+
+/** Parameter words, in the order the backend writes them. */
+export const Param = {
+  W: 0, Outer: 1, OuterStride: 2, Count: 3, Inner: 4, S: 5, Acc: 6, P: 7,
+  Mode: 8, A: 9, B: 10, C: 11, D: 12, DInv: 13, N: 14, Slot: 15,
+} as const;
+export const PARAM_WORDS = 16;
+export const WORKGROUP = 256;
+
+const header = /* wgsl */ `
+struct Params { v: array<vec4<u32>, 4> }
+@group(0) @binding(0) var<storage, read_write> mem: array<f32>;
+@group(0) @binding(1) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read_write> status: array<atomic<u32>>;
+
+fn param(k: u32) -> u32 { return params.v[k / 4u][k % 4u]; }
+fn paramF(k: u32) -> f32 { return bitcast<f32>(param(k)); }
+
+// One invocation per element: the linear index over a (x, y) grid of ${WORKGROUP}-wide workgroups.
+fn linear(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wg.y * nwg.x + wg.x) * ${WORKGROUP}u + lid;
+}
+
+// Element (o, i, j) of the view at param W: o*outerStride + i*inner + j.
+fn at(o: u32, i: u32, j: u32) -> u32 {
+  return param(${Param.W}u) + o * param(${Param.OuterStride}u) + i * param(${Param.Inner}u) + j;
+}
+
+// |x|^p; p = 1 and 2 exactly, 0 for x = 0 whatever p.
+fn powAbs(x: f32, p: f32) -> f32 {
+  let a = abs(x);
+  if (p == 2.0) { return a * a; }
+  if (p == 1.0) { return a; }
+  if (a == 0.0) { return 0.0; }
+  return exp2(p * log2(a));
+}
+
+fn isFinite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+`;
+
+/**
+ * acc[idx] += sum |w(o,i,j)|^p over the view's elements whose key coordinate k has (k / a) % b == idx,
+ * with k = o (mode 0), j (mode 1) or i (mode 2). One workgroup per idx. accumulate() is mode 2, a = 1, b = count.
+ */
+const reduce = /* wgsl */ `${header}
+var<workgroup> partial: array<f32, ${WORKGROUP}>;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let idx = wg.y * nwg.x + wg.x;
+  let b = param(${Param.B}u);
+  if (idx >= b) { return; }
+  let mode = param(${Param.Mode}u);
+  let a = param(${Param.A}u);
+  let outer = param(${Param.Outer}u);
+  let count = param(${Param.Count}u);
+  let inner = param(${Param.Inner}u);
+  let p = paramF(${Param.P}u);
+  // Key extent K and the two other extents Y x Z, as (k, y, z) = (o, i, j), (j, o, i) or (i, o, j).
+  var extent = count;
+  var ny = outer;
+  var nz = inner;
+  if (mode == 0u) { extent = outer; ny = count; nz = inner; }
+  if (mode == 1u) { extent = inner; ny = outer; nz = count; }
+  // Keys of this idx: k = (q*b + idx)*a + r for r < a, over the blocks q that start inside the extent.
+  let blocks = (extent + a - 1u) / a;
+  var nq = 0u;
+  if (idx < blocks) { nq = (blocks - idx + b - 1u) / b; }
+  let plane = ny * nz;
+  let total = nq * a * plane;
+  var sum = 0.0;
+  for (var e = lid; e < total; e += ${WORKGROUP}u) {
+    let yz = e % plane;
+    let t = e / plane;
+    let k = ((t / a) * b + idx) * a + t % a;
+    if (k < extent) {
+      let y = yz / nz;
+      let z = yz % nz;
+      var x = 0.0;
+      if (mode == 0u) { x = mem[at(k, y, z)]; }
+      else if (mode == 1u) { x = mem[at(y, z, k)]; }
+      else { x = mem[at(y, k, z)]; }
+      sum += powAbs(x, p);
+    }
+  }
+  partial[lid] = sum;
+  workgroupBarrier();
+  for (var s = ${WORKGROUP / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { partial[lid] += partial[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let slot = param(${Param.Acc}u) + 2u * idx;
+    mem[slot] += partial[0];
+  }
+}
+`;
+
+/** w(o,i,j) *= s[i]. */
+const scale = /* wgsl */ `${header}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let e = linear(wg, nwg, lid);
+  let count = param(${Param.Count}u);
+  let inner = param(${Param.Inner}u);
+  if (e >= param(${Param.Outer}u) * count * inner) { return; }
+  let j = e % inner;
+  let i = (e / inner) % count;
+  let o = e / (inner * count);
+  let w = at(o, i, j);
+  mem[w] = mem[w] * mem[param(${Param.S}u) + i];
+}
+`;
+
+/**
+ * d = (B / A)^(1/(2p)) / sqrt(c), computed as exp2((log2 B - log2 A) / (2p)) / sqrt(c) so that no
+ * ratio overflows f32; d = 1 where A or B is 0 or not finite (dead unit). dInv = 1 / d.
+ */
+const solve = /* wgsl */ `${header}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  if (i >= param(${Param.Count}u)) { return; }
+  let a = mem[param(${Param.Acc}u) + 2u * i];
+  let b = mem[param(${Param.S}u) + 2u * i];
+  var d = 1.0;
+  if (a > 0.0 && b > 0.0 && isFinite(a) && isFinite(b)) {
+    d = exp2((log2(b) - log2(a)) / (2.0 * paramF(${Param.P}u))) / sqrt(paramF(${Param.C}u));
+  }
+  mem[param(${Param.D}u) + i] = d;
+  mem[param(${Param.DInv}u) + i] = 1.0 / d;
+}
+`;
+
+/** n words from W set to 0. */
+const zero = /* wgsl */ `${header}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let e = linear(wg, nwg, lid);
+  if (e < param(${Param.N}u)) { mem[param(${Param.W}u) + e] = 0.0; }
+}
+`;
+
+/** status[slot] = min(status[slot], first index k < n with w[k] NaN or +-Inf). */
+const scanFinite = /* wgsl */ `${header}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let e = linear(wg, nwg, lid);
+  if (e < param(${Param.N}u) && !isFinite(mem[param(${Param.W}u) + e])) {
+    atomicMin(&status[param(${Param.Slot}u)], e);
+  }
+}
+`;
+
+export const SHADERS = { reduce, scale, solve, zero, scanFinite } as const;
+export type ShaderName = keyof typeof SHADERS;

@@ -1,0 +1,193 @@
+// The WGSL kernels and the engine on a WebGPU device (Dawn; SwiftShader without a GPU).
+// Sums are f32 on the device, so float64 comparisons use relative tolerances, not bits.
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ENorm } from '../../src/engine/enorm.js';
+import { WebGPUBackend } from '../../src/engine/webgpu/backend.js';
+import type { Network } from '../../src/network/layers.js';
+import { balanceReference } from '../../src/reference/reference.js';
+import { buildArchitecture, type ArchitectureSpec, type ConvOp, type DenseOp } from '../helpers/architectures.js';
+import { expectBits, expectRel, naiveScale, naiveScaleAccumulate, randomFusedView } from '../helpers/naive-kernels.js';
+import { maxRelDiff, randomInputs, run, withFloat64Tensors } from '../helpers/nets.js';
+import { mulberry32, randomFloat32 } from '../helpers/random.js';
+import { gpuDevice, readBuffer } from '../helpers/webgpu.js';
+
+let device: GPUDevice;
+beforeAll(async () => {
+  device = await gpuDevice();
+});
+
+/** A backend with one region of `bytes`, plus host helpers to fill and read it. */
+async function arena(bytes: number) {
+  const gpu = await WebGPUBackend.create(device);
+  const base = gpu.reserve(bytes);
+  const put = (ptr: number, a: Float32Array) => device.queue.writeBuffer(gpu.memory, ptr, a);
+  const flush = () => {
+    const encoder = device.createCommandEncoder();
+    gpu.encode(encoder);
+    device.queue.submit([encoder.finish()]);
+  };
+  const f32 = async (ptr: number, n: number) => new Float32Array(await readBuffer(device, gpu.memory, ptr, 4 * n));
+  /** Accumulators: the first f32 of each 8-byte slot. */
+  const acc = async (ptr: number, n: number) => Float64Array.from((await f32(ptr, 2 * n)).filter((_, k) => k % 2 === 0));
+  const putAcc = (ptr: number, values: ArrayLike<number>) => put(ptr, Float32Array.from({ length: 2 * values.length }, (_, k) => (k % 2 ? 0 : values[k >> 1])));
+  return { gpu, k: gpu.kernels, base, put, putAcc, flush, f32, acc };
+}
+
+describe('WGSL kernels against float64', () => {
+  it('scale is the exact f32 product (= the Wasm kernel bit for bit); accumulate and fused reduce match in every mode', async () => {
+    const m = await arena(4 << 20);
+    const rng = mulberry32(7);
+    const tp = m.base;
+    const sp = m.base + (1 << 20);
+    const ap = m.base + (2 << 20);
+    let cases = 0;
+    for (const mode of [0, 1, 2])
+      for (const a of [1, 2, 3])
+        for (const b of [1, 3, 5, 12])
+          for (const p of [2, 1, 3, 0.5]) {
+            const v = randomFusedView(rng);
+            const t = randomFloat32(v.length, rng, 3);
+            const s = randomFloat32(v.count, rng, 2);
+            const acc0 = Float64Array.from({ length: b }, () => rng());
+            m.put(tp, t);
+            m.put(sp, s);
+            m.putAcc(ap, acc0);
+            m.k.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap, p, mode, a, b);
+            m.flush();
+            const want = naiveScaleAccumulate(t, v, s, Float64Array.from(acc0, Math.fround), p, mode, a, b);
+            const where = `mode ${mode} a ${a} b ${b} p ${p} view ${JSON.stringify(v)}`;
+            expectBits(await m.f32(tp, v.length), naiveScale(t, v, s));
+            try {
+              expectRel(await m.acc(ap, b), want.acc, 2e-6);
+            } catch (e) {
+              throw new Error(`${where}: ${(e as Error).message}`);
+            }
+            cases++;
+          }
+    expect(cases).toBe(144);
+  });
+
+  it('solveScales gives (B/A)^(1/2p)/sqrt(c), 1 for dead units; zero clears; scanFinite finds the first NaN or Inf', async () => {
+    const m = await arena(1 << 16);
+    const n = 600; // more than one workgroup
+    const rng = mulberry32(9);
+    const A = Float64Array.from({ length: n }, () => Math.fround(10 ** (rng() * 8 - 4)));
+    const B = Float64Array.from({ length: n }, () => Math.fround(10 ** (rng() * 8 - 4)));
+    A[3] = 0;
+    B[5] = 0;
+    A[7] = Infinity;
+    const [ia, ib, d, dInv] = [m.base, m.base + 8 * n, m.base + 16 * n, m.base + 20 * n];
+    m.putAcc(ia, A);
+    m.putAcc(ib, B);
+    for (const [p, c] of [[2, 1], [1, 1.2], [3, 0.8]]) {
+      m.k.solveScales(ia, ib, n, p, c, d, dInv);
+      m.flush();
+      const want = Float64Array.from(A, (a, i) => (a > 0 && B[i] > 0 && Number.isFinite(a) ? (B[i] / a) ** (1 / (2 * p)) / Math.sqrt(c) : 1));
+      const got = await m.f32(d, n);
+      expectRel(got, want, 2e-6);
+      expect([got[3], got[5], got[7]]).toEqual([1, 1, 1]);
+      expectRel(await m.f32(dInv, n), Float64Array.from(got, (x) => 1 / x), 1e-6);
+    }
+    m.k.zero(ia, 8 * n);
+    m.flush();
+    expect((await m.f32(ia, 2 * n)).every((x) => x === 0)).toBe(true);
+
+    const t = randomFloat32(1000, rng);
+    t[700] = NaN;
+    t[900] = -Infinity;
+    const u = randomFloat32(300, rng);
+    m.put(m.base, t);
+    m.put(m.base + 4096, u);
+    const s0 = m.gpu.scanFinite(m.base, 1000);
+    const s1 = m.gpu.scanFinite(m.base + 4096, 300);
+    const s2 = m.gpu.scanFinite(m.base + 4 * 800, 200); // starts past the NaN: finds the -Inf at 100
+    m.flush();
+    expect([s0, s1, s2]).toEqual([0, 1, 2]);
+    expect(Array.from(await m.gpu.readStatus())).toEqual([700, -1, 100]);
+  });
+
+  it('empty views record nothing; reserve after use and oversize networks are refused', async () => {
+    const m = await arena(1024);
+    m.k.accumulate(m.base, 0, 4, 4, 1, m.base + 512, 2);
+    m.k.scale(m.base, 2, 4, 0, 1, m.base + 512);
+    m.flush(); // an empty pass
+    expect(() => m.gpu.reserve(16)).toThrow(/already in use/);
+    const big = await WebGPUBackend.create(device);
+    big.reserve(device.limits.maxStorageBufferBindingSize + 16);
+    expect(() => big.memory).toThrow(/maxStorageBufferBindingSize/);
+  });
+});
+
+const CONV_OPS: ConvOp[] = ['conv', 'conv-s2', 'depthwise', 'bn', 'relu', 'leaky', 'max-pool', 'avg-pool', 'residual', 'residual-proj', 'concat', 'tanh'];
+const DENSE_OPS: DenseOp[] = ['dense-relu', 'dense-leaky', 'dense-identity', 'dense-residual', 'dense-concat', 'dense-bias-free'];
+const specArb: fc.Arbitrary<ArchitectureSpec> = fc.record({
+  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  torch: fc.boolean(),
+  conv: fc.oneof(fc.constant([] as ConvOp[]), fc.array(fc.constantFrom(...CONV_OPS), { minLength: 1, maxLength: 5 })),
+  neck: fc.constantFrom('flatten' as const, 'global-avg-pool' as const),
+  dense: fc.array(fc.constantFrom(...DENSE_OPS), { maxLength: 3 }),
+  momentum: fc.boolean(),
+});
+const CYCLES = 5;
+
+/** CYCLES cycles of the one driver on the device; returns the plan's tensors and companions. */
+async function cyclesOnDevice(net: Network, options: { p: number; c: number; includeBiases: boolean; residual: 'complete' | 'blocks' }) {
+  const gpu = await WebGPUBackend.create(device);
+  const engine = ENorm.onDevice(net, gpu, options);
+  const { tensors } = engine.plan;
+  tensors.forEach((t, i) => {
+    device.queue.writeBuffer(gpu.memory, engine.tensorPointers[i], t.data);
+    t.companions.forEach((m, j) => device.queue.writeBuffer(gpu.memory, engine.companionPointers[i][j], m));
+  });
+  engine.discardSums();
+  for (let k = 0; k < CYCLES; k++) engine.cycle();
+  const encoder = device.createCommandEncoder();
+  gpu.encode(encoder);
+  device.queue.submit([encoder.finish()]);
+  const read = async (ptr: number, n: number) => new Float32Array(await readBuffer(device, gpu.memory, ptr, 4 * n));
+  const out = await Promise.all(tensors.map(async (t, i) => ({
+    data: await read(engine.tensorPointers[i], t.data.length),
+    companions: await Promise.all(t.companions.map((m, j) => read(engine.companionPointers[i][j], m.length))),
+  })));
+  gpu.destroy();
+  return { engine, out };
+}
+
+describe('the engine on WebGPU', () => {
+  it('random architectures: same tensors and companions as the float64 reference, function preserved', async () => {
+    let runs = 0;
+    let balanced = 0;
+    await fc.assert(
+      fc.asyncProperty(specArb, fc.constantFrom(1, 2, 3), fc.constantFrom(1, 1.2), fc.boolean(), fc.constantFrom('complete' as const, 'blocks' as const),
+        async (spec, p, c, includeBiases, residual) => {
+          const options = { p, c, includeBiases, residual };
+          const { net, shape } = buildArchitecture(spec);
+          const ref = balanceReference(net, { ...options, maxCycles: CYCLES, tolerance: 0 });
+          const { engine, out } = await cyclesOnDevice(net, options);
+          runs++;
+          if (engine.plan.groups.length > 0) balanced++;
+          expect(engine.plan.groups.length).toBe(ref.plan.groups.length);
+          out.forEach(({ data, companions }, i) => {
+            const t = engine.plan.tensors[i];
+            expect(maxRelDiff(data, ref.tensors[i]), `${t.layer} ${t.role}`).toBeLessThan(1e-4);
+            companions.forEach((m, j) => expect(maxRelDiff(m, ref.companions[i][j]), `${t.layer} ${t.role} companion`).toBeLessThan(1e-4));
+          });
+          // The device weights compute the same function (float64 forward on them).
+          const x = randomInputs(shape, 3, spec.seed ^ 0x77);
+          const balancedNet = withFloat64Tensors(net, out.map((o) => Float64Array.from(o.data)), residual);
+          expect(maxRelDiff(run(balancedNet, x, 3, shape), run(net, x, 3, shape)), 'output').toBeLessThan(1e-4);
+        }),
+      { numRuns: 40 },
+    );
+    expect(balanced).toBeGreaterThan(runs / 2);
+  });
+
+  it('host-only methods say so on a device engine', async () => {
+    const { net } = buildArchitecture({ seed: 3, torch: false, conv: [], neck: 'flatten', dense: ['dense-relu', 'dense-relu'], momentum: false });
+    const engine = ENorm.onDevice(net, await WebGPUBackend.create(device));
+    for (const call of [() => engine.upload(), () => engine.download(), () => engine.energy(), () => engine.step(), () => engine.scales()]) {
+      expect(call).toThrow(/needs a host backend/);
+    }
+  });
+});
