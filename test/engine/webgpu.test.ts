@@ -21,7 +21,7 @@ beforeAll(async () => {
 async function arena(bytes: number) {
   const gpu = await WebGPUBackend.create(device);
   const base = gpu.reserve(bytes);
-  const put = (ptr: number, a: Float32Array) => device.queue.writeBuffer(gpu.memory, ptr, a);
+  const put = (ptr: number, a: Float32Array) => device.queue.writeBuffer(gpu.memory, ptr, a as Float32Array<ArrayBuffer>);
   const flush = () => {
     const encoder = device.createCommandEncoder();
     gpu.encode(encoder);
@@ -137,8 +137,8 @@ async function cyclesOnDevice(net: Network, options: { p: number; c: number; inc
   const engine = ENorm.onDevice(net, gpu, options);
   const { tensors } = engine.plan;
   tensors.forEach((t, i) => {
-    device.queue.writeBuffer(gpu.memory, engine.tensorPointers[i], t.data);
-    t.companions.forEach((m, j) => device.queue.writeBuffer(gpu.memory, engine.companionPointers[i][j], m));
+    device.queue.writeBuffer(gpu.memory, engine.tensorPointers[i], t.data as Float32Array<ArrayBuffer>);
+    t.companions.forEach((m, j) => device.queue.writeBuffer(gpu.memory, engine.companionPointers[i][j], m as Float32Array<ArrayBuffer>));
   });
   engine.discardSums();
   for (let k = 0; k < CYCLES; k++) engine.cycle();

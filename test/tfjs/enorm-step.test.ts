@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ENormError } from '../../src/errors.js';
 import { ENormCallback, enormStep } from '../../src/tfjs/index.js';
-import { checkStepPreserves, energy, maxRelDiff, mlp, MODELS, trainMlpWithENorm, trained } from './models.js';
+import { checkStepPreserves, energy, maxRelDiff, mlp, MODELS, trainWithENorm, trained } from './models.js';
 
 afterAll(() => tf.setBackend('cpu'));
 
@@ -50,6 +50,28 @@ describe('enormStep', () => {
     }
   });
 
+  it('cycleOn: an unknown value and webgpu without the webgpu backend are clear errors', async () => {
+    await tf.setBackend('cpu');
+    const model = mlp();
+    for (const [cycleOn, message] of [['gpu', /cycleOn must be 'auto', 'wasm' or 'webgpu'/], ['webgpu', /needs the tfjs webgpu backend; the active backend is 'cpu'/]] as const) {
+      const err = await enormStep(model, { optimizer: tf.train.sgd(0.1), cycleOn: cycleOn as 'webgpu' }).catch((e) => e);
+      expect(err).toBeInstanceOf(ENormError);
+      expect(err.message).toMatch(message);
+    }
+  });
+
+  it('a rescaling that overflows float32 is E_OVERFLOW naming the layer, and no variable changes', async () => {
+    await tf.setBackend('cpu');
+    const { model, optimizer } = await trained(mlp, [8], 1);
+    const before = await Promise.all(model.weights.map((w) => w.read().data()));
+    const err = await enormStep(model, { optimizer, c: 1e-80 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ENormError);
+    expect(err.code).toBe('E_OVERFLOW');
+    expect(err.message).toMatch(new RegExp(String.raw`layer '(${model.layers.map((l) => l.name).join('|')})' (weight|bias)\[\d+\] became`));
+    const after = await Promise.all(model.weights.map((w) => w.read().data()));
+    after.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(before[i])));
+  });
+
   it('refuses kernel constraints, naming the layer', async () => {
     await tf.setBackend('cpu');
     const model = tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [3], activation: 'relu', kernelConstraint: tf.constraints.maxNorm({ maxValue: 2 }), name: 'capped' }), tf.layers.dense({ units: 2 })] });
@@ -80,9 +102,9 @@ describe('enormStep', () => {
 describe('backends agree', () => {
   it('the MLP trained 10 steps with ENorm gives the same weights on cpu and wasm (1e-4)', async () => {
     await tf.setBackend('cpu');
-    const cpu = await trainMlpWithENorm();
+    const cpu = await trainWithENorm();
     await tf.setBackend('wasm');
-    const wasm = await trainMlpWithENorm();
+    const wasm = await trainWithENorm();
     cpu.forEach((w, i) => expect(maxRelDiff(wasm[i], w)).toBeLessThan(1e-4));
   });
 });

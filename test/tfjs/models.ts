@@ -101,16 +101,16 @@ export async function checkStepPreserves(make: Make, shape: number[], trainOn?: 
   (await products()).forEach((p, i) => expect(maxRelDiff(p, productsBefore[i])).toBeLessThan(1e-5));
 }
 
-/** Weights of the MLP after 10 steps of momentum SGD + enormStep (c = 1.2) on the current backend. */
-export async function trainMlpWithENorm(): Promise<Float32Array[]> {
-  const model = mlp();
+/** Weights of a model after 10 steps of momentum SGD + enormStep (c = 1.2) on the current backend. */
+export async function trainWithENorm(make: Make = mlp, shape: number[] = [8], options: { cycleOn?: 'wasm' | 'webgpu' } = {}): Promise<Float32Array[]> {
+  const model = make();
   const optimizer = tf.train.momentum(0.01, 0.9);
   model.compile({ optimizer, loss: 'meanSquaredError' });
-  const x = tf.randomNormal([16, 8], 0, 1, 'float32', 51);
+  const x = tf.randomNormal([16, ...shape], 0, 1, 'float32', 51);
   const y = tf.randomNormal([16, 3], 0, 1, 'float32', 52);
   for (let step = 0; step < 10; step++) {
     await model.trainOnBatch(x, y);
-    await enormStep(model, { optimizer, c: 1.2 });
+    await enormStep(model, { optimizer, c: 1.2, ...options });
   }
   return Promise.all(model.weights.map(async (w) => (await w.read().data()) as Float32Array));
 }

@@ -1,10 +1,25 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ENormError } from '../../src/errors.js';
+import { enormStep } from '../../src/tfjs/index.js';
 import { useWebGPU } from '../helpers/webgpu.js';
-import { checkStepPreserves, maxRelDiff, MODELS, trainMlpWithENorm } from './models.js';
+import { checkStepPreserves, convBn, maxRelDiff, mlp, MODELS, trained, trainWithENorm } from './models.js';
 
-// On webgpu, enormStep is correct but still reads the weights back to run the Wasm cycle;
-// the GPU-resident cycle is the open part of issue 3.
+/** Counts tfjs's readbacks (read, readSync, readToGPU) on the active backend while `body` runs. */
+async function countReadbacks(body: () => Promise<void>): Promise<number> {
+  const backend = tf.backend() as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const names = ['read', 'readSync', 'readToGPU'];
+  const saved = names.map((n) => backend[n]);
+  let reads = 0;
+  names.forEach((n, k) => { backend[n] = (...a: unknown[]) => { reads++; return saved[k].apply(backend, a); }; });
+  try {
+    await body();
+  } finally {
+    names.forEach((n, k) => { backend[n] = saved[k]; });
+  }
+  return reads;
+}
+
 describe('enormStep on the tfjs webgpu backend (Dawn; SwiftShader without a GPU)', () => {
   beforeAll(async () => {
     const info = await useWebGPU();
@@ -17,11 +32,53 @@ describe('enormStep on the tfjs webgpu backend (Dawn; SwiftShader without a GPU)
     expect(tf.getBackend()).toBe('webgpu');
   });
 
-  it('the MLP trained 10 steps with ENorm gives the same weights on webgpu and cpu (1e-4)', async () => {
-    const gpu = await trainMlpWithENorm();
+  it('the cycle stays on the GPU: no weight is read back, and the weights do change', async () => {
+    const { model, optimizer } = await trained(convBn, [6, 6, 2], 1);
+    await enormStep(model, { optimizer }); // builds the plan and compiles the kernels
+    const before = await Promise.all(model.weights.map((w) => w.read().data()));
+    const reads = await countReadbacks(async () => {
+      for (let i = 0; i < 3; i++) await enormStep(model, { optimizer, c: 1.2 });
+    });
+    expect(reads).toBe(0);
+    const after = await Promise.all(model.weights.map((w) => w.read().data()));
+    expect(after.some((a, i) => maxRelDiff(a, before[i]) > 1e-3)).toBe(true);
+    // The readback path, for contrast, reads every plan tensor.
+    expect(await countReadbacks(() => enormStep(model, { optimizer, cycleOn: 'wasm' }))).toBeGreaterThan(0);
+  });
+
+  it('allocates nothing that survives: tf.memory() is flat over 1,000 steps', async () => {
+    const { model, optimizer } = await trained(mlp, [8], 1);
+    await enormStep(model, { optimizer });
+    const { numTensors, numBytes, numBytesInGPU } = tf.memory() as tf.MemoryInfo & { numBytesInGPU: number };
+    for (let i = 0; i < 1000; i++) await enormStep(model, { optimizer });
+    const now = tf.memory() as tf.MemoryInfo & { numBytesInGPU: number };
+    expect([now.numTensors, now.numBytes, now.numBytesInGPU]).toEqual([numTensors, numBytes, numBytesInGPU]);
+  });
+
+  it('a rescaling that overflows float32 is E_OVERFLOW naming the layer, and no variable changes', async () => {
+    const { model, optimizer } = await trained(mlp, [8], 1);
+    const before = await Promise.all(model.weights.map((w) => w.read().data()));
+    const err = await enormStep(model, { optimizer, c: 1e-80 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ENormError);
+    expect(err.code).toBe('E_OVERFLOW');
+    expect(err.message).toMatch(new RegExp(String.raw`layer '(${model.layers.map((l) => l.name).join('|')})' (weight|bias)\[\d+\] became`));
+    const after = await Promise.all(model.weights.map((w) => w.read().data()));
+    after.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(before[i])));
+    await enormStep(model, { optimizer }); // and the next step works
+  });
+
+  it.each([
+    { name: 'MLP', make: mlp, shape: [8] },
+    { name: 'conv + BN net', make: convBn, shape: [6, 6, 2] },
+  ])('$name trained 10 steps with ENorm: the same weights on webgpu (GPU cycle), webgpu (readback) and cpu (1e-4)', async ({ make, shape }) => {
+    const gpu = await trainWithENorm(make, shape);
+    const readback = await trainWithENorm(make, shape, { cycleOn: 'wasm' });
     await tf.setBackend('cpu');
-    const cpu = await trainMlpWithENorm();
+    const cpu = await trainWithENorm(make, shape);
     await tf.setBackend('webgpu');
-    cpu.forEach((w, i) => expect(maxRelDiff(gpu[i], w)).toBeLessThan(1e-4));
+    cpu.forEach((w, i) => {
+      expect(maxRelDiff(gpu[i], w)).toBeLessThan(1e-4);
+      expect(maxRelDiff(readback[i], w)).toBeLessThan(1e-4);
+    });
   });
 });

@@ -5,7 +5,7 @@
  */
 import { ENormError } from '../../errors.js';
 import type { CycleKernels, DeviceBackend } from '../backend.js';
-import { Param, PARAM_WORDS, SHADERS, WORKGROUP, type ShaderName } from './shaders.js';
+import { Param, PARAM_WORDS, SHADERS, SUM_CHUNK, WORKGROUP, type ShaderName } from './shaders.js';
 
 /** Bytes between parameter blocks: WebGPU's largest allowed minUniformBufferOffsetAlignment. */
 const PARAM_STRIDE = 256;
@@ -33,6 +33,8 @@ export class WebGPUBackend implements DeviceBackend {
   private uploaded = new Uint32Array(0);
   private statusBuffer: GPUBuffer | null = null;
   private statusRead: GPUBuffer | null = null;
+  private scratchBuffer: GPUBuffer | null = null;
+  private scratchWords = 1;
   private bindGroup: GPUBindGroup | null = null;
   private calls: Call[] = [];
   private statusSlots = 0;
@@ -45,6 +47,7 @@ export class WebGPUBackend implements DeviceBackend {
         { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
         { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: 4 * PARAM_WORDS } },
         { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+        { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
       ],
     });
     const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
@@ -71,8 +74,19 @@ export class WebGPUBackend implements DeviceBackend {
     });
     const empty = (outer: number, count: number, inner: number) => outer < 1 || count < 1 || inner < 1;
     const elements = (outer: number, count: number, inner: number) => Math.ceil((outer * count * inner) / WORKGROUP);
-    const reduce = (v: Record<number, number>, acc: number, p: number, mode: number, a: number, b: number) =>
-      this.record('reduce', { ...v, [Param.Acc]: acc >>> 2, [Param.P]: f32Bits(p), [Param.Mode]: mode, [Param.A]: a, [Param.B]: b }, b);
+    const reduce = (v: Record<number, number>, acc: number, p: number, mode: number, a: number, b: number) => {
+      // Most terms any idx has: ceil(blocks / b) key blocks of a keys, times the other two extents.
+      const outer = v[Param.Outer];
+      const count = v[Param.Count];
+      const inner = v[Param.Inner];
+      const [extent, plane] = mode === 0 ? [outer, count * inner] : mode === 1 ? [inner, outer * count] : [count, outer * inner];
+      const terms = Math.ceil(Math.ceil(extent / a) / b) * a * plane;
+      const chunks = Math.max(1, Math.ceil(terms / SUM_CHUNK));
+      const params = { ...v, [Param.Acc]: acc >>> 2, [Param.P]: f32Bits(p), [Param.Mode]: mode, [Param.A]: a, [Param.B]: b, [Param.N]: chunks };
+      this.scratchWords = Math.max(this.scratchWords, b * chunks);
+      this.record('partialSums', params, Math.ceil((b * chunks) / WORKGROUP));
+      this.record('gatherSums', params, Math.ceil(b / WORKGROUP));
+    };
     this.kernels = {
       accumulate: (w, outer, outerStride, count, inner, acc, p) => {
         if (!empty(outer, count, inner)) reduce(view(w, outer, outerStride, count, inner), acc, p, 2, 1, count);
@@ -168,8 +182,8 @@ export class WebGPUBackend implements DeviceBackend {
 
   /** Frees the device buffers; the backend cannot be used afterwards. */
   destroy(): void {
-    for (const b of [this.memoryBuffer, this.paramBuffer, this.statusBuffer, this.statusRead]) b?.destroy();
-    this.memoryBuffer = this.paramBuffer = this.statusBuffer = this.statusRead = null;
+    for (const b of [this.memoryBuffer, this.paramBuffer, this.statusBuffer, this.statusRead, this.scratchBuffer]) b?.destroy();
+    this.memoryBuffer = this.paramBuffer = this.statusBuffer = this.statusRead = this.scratchBuffer = null;
     this.bindGroup = null;
   }
 
@@ -204,6 +218,11 @@ export class WebGPUBackend implements DeviceBackend {
       this.statusRead = this.device.createBuffer({ label: 'enorm-status-read', size: statusBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       rebind = true;
     }
+    if (!this.scratchBuffer || this.scratchBuffer.size < 4 * this.scratchWords) {
+      this.scratchBuffer?.destroy();
+      this.scratchBuffer = this.device.createBuffer({ label: 'enorm-scratch', size: 4 * this.scratchWords, usage: GPUBufferUsage.STORAGE });
+      rebind = true;
+    }
     if (this.statusSlots > 0) this.device.queue.writeBuffer(this.statusBuffer, 0, new Uint32Array(this.statusSlots).fill(NONE));
     if (rebind) {
       this.bindGroup = this.device.createBindGroup({
@@ -212,6 +231,7 @@ export class WebGPUBackend implements DeviceBackend {
           { binding: 0, resource: { buffer: memory } },
           { binding: 1, resource: { buffer: this.paramBuffer, size: 4 * PARAM_WORDS } },
           { binding: 2, resource: { buffer: this.statusBuffer } },
+          { binding: 3, resource: { buffer: this.scratchBuffer } },
         ],
       });
     }

@@ -1,9 +1,9 @@
 /**
  * WGSL versions of the cycle kernels (engine/backend.ts), one entry point per shader.
  * All share one bind group: the engine memory as f32 words, a 64-byte parameter block (at a
- * dynamic offset, one block per dispatch) and a status array for the finiteness scan.
- * Addresses are f32 word indices; an accumulator is the first word of its 8-byte slot.
- * Sums are f32 (WGSL has no f64): a workgroup-wide tree reduction per accumulator.
+ * dynamic offset, one block per dispatch), a status array for the finiteness scan and scratch
+ * space for partial sums. Addresses are f32 word indices; an accumulator is the first word of its
+ * 8-byte slot. Sums are f32 (WGSL has no f64), in chunks of at most SUM_CHUNK terms.
  */
 
 /** Parameter words, in the order the backend writes them. */
@@ -13,12 +13,15 @@ export const Param = {
 } as const;
 export const PARAM_WORDS = 16;
 export const WORKGROUP = 256;
+/** Most terms one invocation sums before its partial sum is gathered. */
+export const SUM_CHUNK = 128;
 
 const header = /* wgsl */ `
 struct Params { v: array<vec4<u32>, 4> }
 @group(0) @binding(0) var<storage, read_write> mem: array<f32>;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read_write> status: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read_write> scratch: array<f32>;
 
 fn param(k: u32) -> u32 { return params.v[k / 4u][k % 4u]; }
 fn paramF(k: u32) -> f32 { return bitcast<f32>(param(k)); }
@@ -49,17 +52,21 @@ fn isFinite(x: f32) -> bool {
 
 /**
  * acc[idx] += sum |w(o,i,j)|^p over the view's elements whose key coordinate k has (k / a) % b == idx,
- * with k = o (mode 0), j (mode 1) or i (mode 2). One workgroup per idx. accumulate() is mode 2, a = 1, b = count.
+ * with k = o (mode 0), j (mode 1) or i (mode 2); accumulate() is mode 2, a = 1, b = count.
+ * No workgroup barriers (slow on CPU drivers such as SwiftShader), two passes instead:
+ * partialSums: invocation (idx, c) sums every N-th element of idx from the c-th (N = chunks per idx)
+ * into scratch[idx * N + c]; gatherSums: invocation idx adds its N partial sums, in order, to acc[idx].
  */
-const reduce = /* wgsl */ `${header}
-var<workgroup> partial: array<f32, ${WORKGROUP}>;
-
+const partialSums = /* wgsl */ `${header}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let idx = wg.y * nwg.x + wg.x;
+  let chunks = param(${Param.N}u);
   let b = param(${Param.B}u);
-  if (idx >= b) { return; }
+  let t = linear(wg, nwg, lid);
+  if (t >= b * chunks) { return; }
+  let idx = t / chunks;
+  let c = t % chunks;
   let mode = param(${Param.Mode}u);
   let a = param(${Param.A}u);
   let outer = param(${Param.Outer}u);
@@ -79,10 +86,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let plane = ny * nz;
   let total = nq * a * plane;
   var sum = 0.0;
-  for (var e = lid; e < total; e += ${WORKGROUP}u) {
+  for (var e = c; e < total; e += chunks) {
     let yz = e % plane;
-    let t = e / plane;
-    let k = ((t / a) * b + idx) * a + t % a;
+    let q = e / plane;
+    let k = ((q / a) * b + idx) * a + q % a;
     if (k < extent) {
       let y = yz / nz;
       let z = yz % nz;
@@ -93,16 +100,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       sum += powAbs(x, p);
     }
   }
-  partial[lid] = sum;
-  workgroupBarrier();
-  for (var s = ${WORKGROUP / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { partial[lid] += partial[lid + s]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) {
-    let slot = param(${Param.Acc}u) + 2u * idx;
-    mem[slot] += partial[0];
-  }
+  scratch[t] = sum;
+}
+`;
+
+const gatherSums = /* wgsl */ `${header}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let idx = linear(wg, nwg, lid);
+  if (idx >= param(${Param.B}u)) { return; }
+  let chunks = param(${Param.N}u);
+  var sum = 0.0;
+  for (var c = 0u; c < chunks; c++) { sum += scratch[idx * chunks + c]; }
+  let slot = param(${Param.Acc}u) + 2u * idx;
+  mem[slot] += sum;
 }
 `;
 
@@ -166,5 +178,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 `;
 
-export const SHADERS = { reduce, scale, solve, zero, scanFinite } as const;
+export const SHADERS = { partialSums, gatherSums, scale, solve, zero, scanFinite } as const;
 export type ShaderName = keyof typeof SHADERS;

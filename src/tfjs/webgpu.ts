@@ -1,0 +1,109 @@
+/**
+ * The cycle on the tfjs webgpu backend's own GPUDevice, with no weight readback: the variables'
+ * buffers are copied into the engine memory, the WGSL kernels run, and the results are copied into
+ * fresh tensors that replace the variables' values. Only a finiteness status (4 bytes per tensor)
+ * comes back to the host, so an overflow is reported before any variable changes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ENorm, overflowError } from '../engine/enorm.js';
+import type { ENormOptions } from '../engine/options.js';
+import { WebGPUBackend } from '../engine/webgpu/backend.js';
+import { ENormError } from '../errors.js';
+import { assignTo, valueOf, type BoundModel, type ModelVariable } from './model.js';
+
+/** The parts of @tensorflow/tfjs-backend-webgpu's WebGPUBackend (4.x) this file uses. */
+interface TfWebGPU {
+  device: GPUDevice;
+  tensorMap: { get(dataId: object): { resource?: unknown } | undefined };
+  commandEncoder: GPUCommandEncoder | null;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  uploadToGPU(dataId: object): void;
+  makeTensorInfo(shape: number[], dtype: 'float32'): tf.TensorInfo;
+}
+
+/** tfjs's active webgpu backend, checked for the internals this path needs. */
+export function activeWebGPU(): TfWebGPU {
+  const b = tf.backend() as unknown as Partial<TfWebGPU>;
+  const needs: (keyof TfWebGPU)[] = ['device', 'tensorMap', 'ensureCommandEncoderReady', 'endComputePassEncoder', 'submitQueue', 'uploadToGPU', 'makeTensorInfo'];
+  const missing = tf.getBackend() === 'webgpu' ? needs.filter((k) => b[k] === undefined) : needs;
+  if (missing.length) {
+    throw new ENormError('E_OPTION', tf.getBackend() === 'webgpu'
+      ? `this @tensorflow/tfjs-backend-webgpu lacks ${missing.join(', ')}; enorm's GPU cycle supports 4.x (use cycleOn: 'wasm' to read weights back instead)`
+      : `cycleOn 'webgpu' needs the tfjs webgpu backend; the active backend is '${tf.getBackend()}'`);
+  }
+  return b as TfWebGPU;
+}
+
+interface Item {
+  variable: ModelVariable;
+  /** Byte pointer in engine memory and f32 count. */
+  ptr: number;
+  n: number;
+  /** Plan tensor and 0 (the tensor) or 1 + companion index, for error messages. */
+  tensor: number;
+  j: number;
+}
+
+export class WebGPUStep {
+  private constructor(
+    private readonly engine: ENorm,
+    private readonly gpu: WebGPUBackend,
+    private readonly items: Item[],
+  ) {}
+
+  static async create({ network, variableOf }: BoundModel, options: Omit<ENormOptions, 'backend'>): Promise<WebGPUStep> {
+    const gpu = await WebGPUBackend.create(activeWebGPU().device);
+    const engine = ENorm.onDevice(network, gpu, options);
+    const items: Item[] = [];
+    engine.plan.tensors.forEach((t, i) => {
+      [t.data, ...t.companions].forEach((data, j) => {
+        const ptr = j === 0 ? engine.tensorPointers[i] : engine.companionPointers[i][j - 1];
+        items.push({ variable: variableOf.get(data)!, ptr, n: data.length, tensor: i, j });
+      });
+    });
+    return new WebGPUStep(engine, gpu, items);
+  }
+
+  async run(): Promise<void> {
+    const tb = activeWebGPU();
+    const { engine, gpu, items } = this;
+    const sources = items.map(({ variable }) => {
+      const { dataId } = valueOf(variable);
+      tb.uploadToGPU(dataId); // a no-op when the value is already on the GPU
+      return tb.tensorMap.get(dataId)!.resource as GPUBuffer;
+    });
+    const results = items.map((it) => tf.engine().makeTensorFromTensorInfo(tb.makeTensorInfo(it.variable.shape as number[], 'float32')));
+    try {
+      const targets = results.map((r) => {
+        tb.uploadToGPU(r.dataId); // allocates its buffer
+        return tb.tensorMap.get(r.dataId)!.resource as GPUBuffer;
+      });
+      // Into tfjs's own command encoder, after the work it has queued (the SGD step).
+      tb.ensureCommandEncoderReady();
+      tb.endComputePassEncoder();
+      const encoder = tb.commandEncoder!;
+      items.forEach((it, k) => encoder.copyBufferToBuffer(sources[k], 0, gpu.memory, it.ptr, 4 * it.n));
+      engine.discardSums();
+      engine.cycle();
+      const slots = items.map((it) => gpu.scanFinite(it.ptr, it.n));
+      gpu.encode(encoder);
+      items.forEach((it, k) => encoder.copyBufferToBuffer(gpu.memory, it.ptr, targets[k], 0, 4 * it.n));
+      tb.submitQueue();
+      const status = await gpu.readStatus();
+      const bad = slots.findIndex((s) => status[s] >= 0);
+      if (bad >= 0) {
+        const it = items[bad];
+        throw overflowError(engine.plan.tensors[it.tensor], it.j, status[slots[bad]]);
+      }
+      items.forEach((it, k) => assignTo(it.variable, results[k]));
+    } finally {
+      for (const r of results) r.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.gpu.destroy();
+  }
+}
