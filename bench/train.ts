@@ -1,26 +1,36 @@
 /**
- * Training-step benchmark for enorm/tfjs. One JSON line per (model, backend, method) with --json:
+ * Training-step benchmark for enorm/tfjs. One JSON line per (model, backend, method, cycle) with --json:
  * msPerStep for 'sgd' (the baseline: momentum SGD), 'sgd+enorm' (one ENorm cycle after the step)
  * and 'sgd+bn' (BatchNormalization after every hidden layer instead), and overhead = ms / baseline - 1.
+ * On webgpu the cycle is timed three ways: 'wgsl' (enorm's kernels on the GPU, the default),
+ * 'readback' (weights read back, Wasm kernels) and 'tf-ops' (the same cycle in tf ops, bench/tfops-cycle.ts).
  *
- *   npm run bench:train -- --json [--backend cpu|wasm] [--steps N]
+ *   npm run bench:train -- --json [--backend cpu|wasm|webgpu ...] [--steps N] [--part steps|cycles ...]
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
+import { useWebGPU } from '../scripts/webgpu-node.js';
 import { enormStep } from '../src/tfjs/index.js';
+import { accumulatorsOf } from '../src/tfjs/model.js';
+import { tfOpsCycle, type TfOpsCycle } from './tfops-cycle.js';
 
 const { values } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     backend: { type: 'string', multiple: true },
     steps: { type: 'string', default: '20' },
+    part: { type: 'string', multiple: true },
   },
 });
 const steps = Number(values.steps);
-const backends = values.backend ?? ['cpu', 'wasm'];
+const backends = values.backend ?? ['cpu', 'wasm', 'webgpu'];
+/** 'steps': SGD steps with and without ENorm or BN; 'cycles': the cycle alone on webgpu, three ways. */
+const parts = new Set(values.part ?? ['steps', 'cycles']);
 
 type Method = 'sgd' | 'sgd+enorm' | 'sgd+bn';
+/** Where the ENorm cycle runs: the package's choice on the backend, or a comparison variant. */
+type Cycle = 'wasm' | 'wgsl' | 'readback' | 'tf-ops';
 interface Case { name: string; batch: number; input: number[]; build: (bn: boolean) => tf.LayersModel; conv: boolean }
 
 const CASES: Case[] = [
@@ -54,15 +64,21 @@ const CASES: Case[] = [
   },
 ];
 
-async function msPerStep(c: Case, method: Method): Promise<number> {
+async function msPerStep(c: Case, method: Method, cycle?: Cycle): Promise<number> {
   const model = c.build(method === 'sgd+bn');
   const optimizer = tf.train.momentum(0.01, 0.9);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   const x = tf.randomUniform([c.batch, ...c.input], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([c.batch], 0, 10, 'int32', 2), 10);
+  await model.trainOnBatch(x, y); // creates the momentum accumulators
+  const tfOps = cycle === 'tf-ops' ? await tfOpsCycle(model, optimizer, 1.2) : null;
+  const cycleOn = cycle === 'readback' ? 'wasm' : undefined;
+  // trainOnBatch reads the loss back, so GPU work a step queued (tf-ops) is paid within the next step.
   const step = async () => {
     await model.trainOnBatch(x, y);
-    if (method === 'sgd+enorm') await enormStep(model, { optimizer, c: 1.2 });
+    if (method !== 'sgd+enorm') return;
+    if (tfOps) tfOps.run();
+    else await enormStep(model, { optimizer, c: 1.2, cycleOn });
   };
   for (let i = 0; i < 3; i++) await step(); // warm-up: kernels compiled, ENorm plan built
   const samples: number[] = [];
@@ -77,25 +93,101 @@ async function msPerStep(c: Case, method: Method): Promise<number> {
   return samples[Math.floor(samples.length / 2)];
 }
 
+/** A model after one momentum step, and a way to put its weights and momentum back to that state. */
+async function trainedOnce(c: Case) {
+  const model = c.build(false);
+  const optimizer = tf.train.momentum(0.01, 0.9);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  const x = tf.randomUniform([c.batch, ...c.input], 0, 1, 'float32', 1);
+  const y = tf.oneHot(tf.randomUniform([c.batch], 0, 10, 'int32', 2), 10);
+  await model.trainOnBatch(x, y);
+  tf.dispose([x, y]);
+  const variables = [...model.weights.map((w) => w.read() as tf.Variable), ...(await accumulatorsOf(optimizer)).values()];
+  const saved = variables.map((v) => v.clone());
+  const restore = () => variables.forEach((v, i) => v.assign(saved[i]));
+  const dispose = () => { tf.dispose(saved); model.dispose(); };
+  return { model, optimizer, restore, dispose };
+}
+
+/** One cycle, synchronised: the package's (wgsl on webgpu), readback or tf-ops. */
+async function cycleOnce(model: tf.LayersModel, optimizer: tf.Optimizer, cycle: Cycle, tfOps: TfOpsCycle | null): Promise<void> {
+  if (cycle !== 'tf-ops') return enormStep(model, { optimizer, c: 1.2, cycleOn: cycle === 'readback' ? 'wasm' : undefined });
+  tfOps!.run();
+  const probe = tf.sum(model.weights[0].read());
+  await probe.data(); // waits for the queued cycle; reads 4 bytes
+  probe.dispose();
+}
+
+/** Median ms of the cycle alone, and its max relative weight difference from the package's cycle after one cycle. */
+async function cycleAlone(c: Case, cycle: Cycle): Promise<{ ms: number; maxRelDiff: number }> {
+  const { model, optimizer, restore, dispose } = await trainedOnce(c);
+  const tfOps = cycle === 'tf-ops' ? await tfOpsCycle(model, optimizer, 1.2) : null;
+  const weights = () => Promise.all(model.weights.map((w) => w.read().data()));
+  await cycleOnce(model, optimizer, tf.getBackend() === 'webgpu' ? 'wgsl' : 'wasm', null);
+  const reference = await weights();
+  restore();
+  await cycleOnce(model, optimizer, cycle, tfOps);
+  const mine = await weights();
+  let maxRelDiff = 0;
+  mine.forEach((w, i) => {
+    let num = 0;
+    let den = 0;
+    w.forEach((v, k) => { num = Math.max(num, Math.abs(v - reference[i][k])); den = Math.max(den, Math.abs(reference[i][k])); });
+    maxRelDiff = Math.max(maxRelDiff, num / den);
+  });
+  const samples: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t = performance.now();
+    await cycleOnce(model, optimizer, cycle, tfOps);
+    samples.push(performance.now() - t);
+  }
+  dispose();
+  samples.sort((a, b) => a - b);
+  return { ms: samples[Math.floor(samples.length / 2)], maxRelDiff };
+}
+
 const rows: Record<string, unknown>[] = [];
+const emit = (row: Record<string, unknown>) => {
+  rows.push(row);
+  if (values.json) console.log(JSON.stringify(row));
+};
+
+async function timeSteps(c: Case, backend: string): Promise<void> {
+  const base = await msPerStep(c, 'sgd');
+  const variants: [Method, Cycle?][] = backend === 'webgpu'
+    ? [['sgd'], ['sgd+enorm', 'wgsl'], ['sgd+enorm', 'readback'], ['sgd+enorm', 'tf-ops'], ['sgd+bn']]
+    : [['sgd'], ['sgd+enorm', 'wasm'], ['sgd+bn']];
+  for (const [method, cycle] of variants) {
+    const ms = method === 'sgd' ? base : await msPerStep(c, method, cycle);
+    emit({ case: c.name, backend, batch: c.batch, method, ...(cycle ? { cycle } : {}), msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), overhead: +(ms / base - 1).toFixed(4) });
+  }
+}
+
+/** The cycle alone (synchronised), the three ways, against the wgsl cycle's time. */
+async function timeCycles(c: Case, backend: string): Promise<void> {
+  const wgsl = await cycleAlone(c, 'wgsl');
+  for (const cycle of ['wgsl', 'readback', 'tf-ops'] as Cycle[]) {
+    const r = cycle === 'wgsl' ? wgsl : await cycleAlone(c, cycle);
+    emit({ case: c.name, backend, method: 'enorm-cycle-only', cycle, msPerCycle: +r.ms.toFixed(3), wgslMs: +wgsl.ms.toFixed(3), ratioToWgsl: +(r.ms / wgsl.ms).toFixed(3), maxRelDiffFromWgsl: r.maxRelDiff });
+  }
+}
+
 for (const backend of backends) {
-  await tf.setBackend(backend);
+  if (backend === 'webgpu') {
+    const info = await useWebGPU();
+    emit({ backend, adapter: `${info?.vendor ?? '?'} ${info?.architecture ?? ''} ${info?.description ?? ''}`.trim() });
+  } else {
+    await tf.setBackend(backend);
+  }
   await tf.ready();
   for (const c of CASES) {
     if (c.conv && backend === 'wasm') {
       // tfjs-backend-wasm 4.22 has no convolution gradients (Conv2DBackpropFilter): nothing to time.
-      const row = { case: c.name, backend, method: 'sgd', skipped: 'tfjs-backend-wasm has no Conv2DBackpropFilter kernel' };
-      rows.push(row);
-      if (values.json) console.log(JSON.stringify(row));
+      emit({ case: c.name, backend, method: 'sgd', skipped: 'tfjs-backend-wasm has no Conv2DBackpropFilter kernel' });
       continue;
     }
-    const base = await msPerStep(c, 'sgd');
-    for (const method of ['sgd', 'sgd+enorm', 'sgd+bn'] as Method[]) {
-      const ms = method === 'sgd' ? base : await msPerStep(c, method);
-      const row = { case: c.name, backend, batch: c.batch, method, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), overhead: +(ms / base - 1).toFixed(4) };
-      rows.push(row);
-      if (values.json) console.log(JSON.stringify(row));
-    }
+    if (parts.has('steps')) await timeSteps(c, backend);
+    if (backend === 'webgpu' && parts.has('cycles')) await timeCycles(c, backend);
   }
 }
 if (!values.json) console.table(rows);

@@ -1,0 +1,46 @@
+/**
+ * WebGPU in Node for the tests, benchmarks and examples: Dawn from the `webgpu` package, with
+ * Debian's SwiftShader Vulkan driver when no GPU driver is configured.
+ */
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
+/** Debian's chromium-common ships SwiftShader, a CPU Vulkan driver Dawn accepts. */
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+/**
+ * Installs Dawn (the `webgpu` package) as navigator.gpu and returns its adapter. Throws with
+ * instructions when there is none: WebGPU tests fail, never skip.
+ */
+export async function gpuAdapter(): Promise<GPUAdapter> {
+  process.env.VK_ICD_FILENAMES ??= SWIFTSHADER;
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const dir = mkdtempSync(join(tmpdir(), 'xdg-'));
+    chmodSync(dir, 0o700);
+    process.env.XDG_RUNTIME_DIR = dir;
+  }
+  if (!('gpu' in (globalThis.navigator ?? {}))) {
+    const { create, globals } = await import('webgpu');
+    Object.assign(globalThis, globals);
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, writable: true, configurable: true });
+  }
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) {
+    throw new Error(
+      `WebGPU is not available: Dawn found no adapter (VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES}). ` +
+        'Install a Vulkan driver and loader, e.g. `apt-get install chromium libvulkan1` (as .ci/run does).',
+    );
+  }
+  return adapter;
+}
+
+/** Makes WebGPU available to tfjs in Node and switches tfjs to the webgpu backend. */
+export async function useWebGPU(): Promise<GPUAdapterInfo | undefined> {
+  const adapter = await gpuAdapter();
+  await import('@tensorflow/tfjs-backend-webgpu'); // registers 'webgpu'; needs navigator.gpu first
+  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs could not initialise its webgpu backend');
+  await tf.ready();
+  return adapter.info;
+}
