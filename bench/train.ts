@@ -111,7 +111,10 @@ async function trainedOnce(c: Case) {
 
 /** One cycle, synchronised: the package's (wgsl on webgpu), readback or tf-ops. */
 async function cycleOnce(model: tf.LayersModel, optimizer: tf.Optimizer, cycle: Cycle, tfOps: TfOpsCycle | null): Promise<void> {
-  if (cycle !== 'tf-ops') return enormStep(model, { optimizer, c: 1.2, cycleOn: cycle === 'readback' ? 'wasm' : undefined });
+  if (cycle !== 'tf-ops') {
+    await enormStep(model, { optimizer, c: 1.2, cycleOn: cycle === 'readback' ? 'wasm' : undefined });
+    return;
+  }
   tfOps!.run();
   const probe = tf.sum(model.weights[0].read());
   await probe.data(); // waits for the queued cycle; reads 4 bytes

@@ -1,6 +1,6 @@
 // Train a deep ReLU MLP on MNIST (the `mnist` registry package) with and without ENorm and compare
 // test accuracy. Momentum SGD; the ENorm run adds one cycle after every step (two lines, marked).
-//   npx tsx examples/train-mnist.ts [--depth 6] [--width 256] [--epochs 3] [--train 8000] [--backend wasm]
+//   npx tsx examples/train-mnist.ts [--depth 6] [--width 256] [--epochs 3] [--train 8000] [--backend wasm|cpu|webgpu]
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { SingleBar, Presets } from 'cli-progress';
@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { enormStep } from '../src/tfjs/index.js';
 import { mulberry32 } from '../src/network/random.js';
 import { batchOf, loadDigits, shuffled } from '../bench/data/mnist.js';
+import { useWebGPU } from '../scripts/webgpu-node.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +31,8 @@ const trainCount = Number(values.train);
 const batch = Number(values.batch);
 const seed = Number(values.seed);
 
-await tf.setBackend(values.backend);
+if (values.backend === 'webgpu') await useWebGPU(); // Dawn in Node; enormStep then cycles on the GPU
+else await tf.setBackend(values.backend);
 const data = loadDigits();
 const order = shuffled(data.count, mulberry32(seed));
 const trainRows = order.slice(0, trainCount);

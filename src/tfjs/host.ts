@@ -9,7 +9,7 @@ import { assignTo, valueOf, type BoundModel, type ModelVariable } from './model.
 
 export class HostStep {
   private constructor(
-    private readonly engine: ENorm,
+    readonly engine: ENorm,
     /** The plan's arrays (tensors and companions) with their variables: nothing else can change. */
     private readonly slots: { variable: ModelVariable; data: Float32Array }[],
   ) {}

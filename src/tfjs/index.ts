@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ENormOptions } from '../engine/options.js';
+import type { Barrier } from '../engine/plan.js';
 import { ENormError } from '../errors.js';
 import { HostStep } from './host.js';
 import { accumulatorsOf, bindModel } from './model.js';
@@ -25,8 +26,19 @@ export interface ENormStepOptions extends Omit<ENormOptions, 'backend'> {
   cycleOn?: CycleOn;
 }
 
+/** What enormStep balances on this model (the same object while the plan is reused). */
+export interface ENormStepInfo {
+  cycleOn: 'wasm' | 'webgpu';
+  /** Groups of units sharing a scale, and the units in them. */
+  groups: number;
+  units: number;
+  /** Units left at scale 1, and why (activations that are not positively homogeneous, BN without gamma, ...). */
+  barriers: readonly Barrier[];
+}
+
 interface Binding {
   step: HostStep | WebGPUStep;
+  info: ENormStepInfo;
   /** What the plan was built for: rebuilt when the model, optimizer state, backend or options change. */
   key: string;
 }
@@ -44,7 +56,7 @@ function resolveCycleOn(cycleOn: CycleOn | undefined): 'wasm' | 'webgpu' {
  * The plan is built on the first call and reused while the model, optimizer state, tfjs backend
  * and options stay the same. On any error no variable is changed.
  */
-export async function enormStep(model: tf.LayersModel, options: ENormStepOptions = {}): Promise<void> {
+export async function enormStep(model: tf.LayersModel, options: ENormStepOptions = {}): Promise<ENormStepInfo> {
   const { optimizer = model.optimizer, cycleOn, ...rest } = options;
   if (!optimizer) throw new ENormError('E_OPTION', `model '${model.name}' has no optimizer: pass { optimizer } or compile the model`);
   const on = resolveCycleOn(cycleOn);
@@ -55,10 +67,12 @@ export async function enormStep(model: tf.LayersModel, options: ENormStepOptions
     const bound = bindModel(model, accumulators);
     const step = on === 'webgpu' ? await WebGPUStep.create(bound, rest) : await HostStep.create(bound, rest);
     binding?.step.dispose();
-    binding = { step, key };
+    const { plan, units } = step.engine;
+    binding = { step, key, info: Object.freeze({ cycleOn: on, groups: plan.groups.length, units, barriers: Object.freeze([...plan.barriers]) }) };
     bindings.set(model, binding);
   }
   await binding.step.run();
+  return binding.info;
 }
 
 /** Runs enormStep after every batch of model.fit, with the model's own optimizer. */

@@ -48,7 +48,7 @@ interface Item {
 
 export class WebGPUStep {
   private constructor(
-    private readonly engine: ENorm,
+    readonly engine: ENorm,
     private readonly gpu: WebGPUBackend,
     private readonly items: Item[],
   ) {}

@@ -72,6 +72,22 @@ describe('enormStep', () => {
     after.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(before[i])));
   });
 
+  it('reports what it balances, and the barriers: units a tanh layer keeps at scale 1', async () => {
+    await tf.setBackend('cpu');
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ units: 6, inputShape: [4], activation: 'relu', name: 'hidden_relu' }),
+        tf.layers.dense({ units: 5, activation: 'tanh', name: 'hidden_tanh' }),
+        tf.layers.dense({ units: 2, name: 'out' }),
+      ],
+    });
+    const optimizer = tf.train.sgd(0.1);
+    const info = await enormStep(model, { optimizer });
+    expect(info).toMatchObject({ cycleOn: 'wasm', groups: 1, units: 6 });
+    expect(info.barriers.map((b) => b.layer)).toEqual(['hidden_tanh/tanh']); // the activation inside the Dense layer
+    expect(await enormStep(model, { optimizer })).toBe(info); // the plan is reused
+  });
+
   it('refuses kernel constraints, naming the layer', async () => {
     await tf.setBackend('cpu');
     const model = tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [3], activation: 'relu', kernelConstraint: tf.constraints.maxNorm({ maxValue: 2 }), name: 'capped' }), tf.layers.dense({ units: 2 })] });
