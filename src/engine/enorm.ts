@@ -177,13 +177,20 @@ export class ENorm {
     }
   }
 
-  /** Copies the network's tensors (and companions) into engine memory. */
+  /**
+   * Copies the network's tensors (and companions) into engine memory. If any value is not finite
+   * (an SGD step diverged, say), throws E_NONFINITE naming the tensor; the arrays are not touched.
+   */
   upload(): void {
-    const { f32 } = this.host('upload');
+    const { k, f32 } = this.host('upload');
     this.discardSums();
     this.plan.tensors.forEach((t, i) => {
-      f32.set(t.data, this.tensorPointers[i] >> 2);
-      t.companions.forEach((m, j) => f32.set(m, this.companionPointers[i][j] >> 2));
+      [t.data, ...t.companions].forEach((data, j) => {
+        const ptr = j === 0 ? this.tensorPointers[i] : this.companionPointers[i][j - 1];
+        f32.set(data, ptr >> 2);
+        const bad = k.firstNonFinite(ptr, data.length);
+        if (bad >= 0) throw nonFiniteError(t, j, bad, data[bad]);
+      });
     });
   }
 
@@ -305,11 +312,20 @@ export class ENorm {
   }
 }
 
+const tensorName = (t: TensorSlot, j: number) => (j === 0 ? t.role : `companion ${j - 1} of ${t.role}`);
+
 /** E_OVERFLOW for element `index` of a plan tensor (j = 0) or of its companion j - 1. */
 export function overflowError(t: TensorSlot, j: number, index: number, value?: number): ENormError {
-  const tensor = j === 0 ? t.role : `companion ${j - 1} of ${t.role}`;
+  const tensor = tensorName(t, j);
   const became = value === undefined ? 'became non-finite' : `became ${value}`;
   return new ENormError('E_OVERFLOW', `layer '${t.layer}' ${tensor}[${index}] ${became} while rescaling; no array was changed`, { layerIndex: t.layerIndex, layer: t.layer, tensor, index });
+}
+
+/** E_NONFINITE for a value that was not finite before the cycle. */
+export function nonFiniteError(t: TensorSlot, j: number, index: number, value?: number): ENormError {
+  const tensor = tensorName(t, j);
+  const is = value === undefined ? 'is not finite' : `is ${value}`;
+  return new ENormError('E_NONFINITE', `layer '${t.layer}' ${tensor}[${index}] ${is} before rescaling (did the training step diverge?); no array was changed`, { layerIndex: t.layerIndex, layer: t.layer, tensor, index });
 }
 
 /**

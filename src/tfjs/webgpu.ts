@@ -1,11 +1,12 @@
 /**
  * The cycle on the tfjs webgpu backend's own GPUDevice, with no weight readback: the variables'
  * buffers are copied into the engine memory, the WGSL kernels run, and the results are copied into
- * fresh tensors that replace the variables' values. Only a finiteness status (4 bytes per tensor)
- * comes back to the host, so an overflow is reported before any variable changes.
+ * fresh tensors that replace the variables' values. Only a finiteness status (4 bytes per tensor,
+ * before and after the cycle) comes back to the host, so a non-finite input or an overflow is
+ * reported before any variable changes.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ENorm, overflowError } from '../engine/enorm.js';
+import { ENorm, nonFiniteError, overflowError } from '../engine/enorm.js';
 import type { ENormOptions } from '../engine/options.js';
 import { WebGPUBackend } from '../engine/webgpu/backend.js';
 import { ENormError } from '../errors.js';
@@ -85,17 +86,17 @@ export class WebGPUStep {
       tb.endComputePassEncoder();
       const encoder = tb.commandEncoder!;
       items.forEach((it, k) => encoder.copyBufferToBuffer(sources[k], 0, gpu.memory, it.ptr, 4 * it.n));
+      const before = items.map((it) => gpu.scanFinite(it.ptr, it.n));
       engine.discardSums();
       engine.cycle();
-      const slots = items.map((it) => gpu.scanFinite(it.ptr, it.n));
+      const after = items.map((it) => gpu.scanFinite(it.ptr, it.n));
       gpu.encode(encoder);
       items.forEach((it, k) => encoder.copyBufferToBuffer(gpu.memory, it.ptr, targets[k], 0, 4 * it.n));
       tb.submitQueue();
       const status = await gpu.readStatus();
-      const bad = slots.findIndex((s) => status[s] >= 0);
-      if (bad >= 0) {
-        const it = items[bad];
-        throw overflowError(engine.plan.tensors[it.tensor], it.j, status[slots[bad]]);
+      for (const [slots, error] of [[before, nonFiniteError], [after, overflowError]] as const) {
+        const bad = slots.findIndex((s) => status[s] >= 0);
+        if (bad >= 0) throw error(engine.plan.tensors[items[bad].tensor], items[bad].j, status[slots[bad]]);
       }
       items.forEach((it, k) => assignTo(it.variable, results[k]));
     } finally {
