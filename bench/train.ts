@@ -39,11 +39,11 @@ const CASES: Case[] = [
     build: (bn) => {
       const layers: tf.layers.Layer[] = [];
       for (let i = 0; i < 6; i++) {
-        layers.push(tf.layers.dense({ units: 500, inputShape: i === 0 ? [784] : undefined, useBias: false, kernelInitializer: 'heNormal' }));
+        layers.push(tf.layers.dense({ units: 500, inputShape: i === 0 ? [784] : undefined, useBias: false, kernelInitializer: tf.initializers.heNormal({ seed: i }) }));
         if (bn) layers.push(tf.layers.batchNormalization());
         layers.push(tf.layers.reLU());
       }
-      layers.push(tf.layers.dense({ units: 10, useBias: false, kernelInitializer: 'heNormal' }));
+      layers.push(tf.layers.dense({ units: 10, useBias: false, kernelInitializer: tf.initializers.heNormal({ seed: 6 }), activation: 'softmax' }));
       return tf.sequential({ layers });
     },
   },
@@ -52,13 +52,13 @@ const CASES: Case[] = [
     build: (bn) => {
       const layers: tf.layers.Layer[] = [];
       [16, 32].forEach((filters, i) => {
-        layers.push(tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', inputShape: i === 0 ? [28, 28, 1] : undefined, kernelInitializer: 'heNormal' }));
+        layers.push(tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', inputShape: i === 0 ? [28, 28, 1] : undefined, kernelInitializer: tf.initializers.heNormal({ seed: 10 + i }) }));
         if (bn) layers.push(tf.layers.batchNormalization());
         layers.push(tf.layers.reLU(), tf.layers.maxPooling2d({ poolSize: 2 }));
       });
-      layers.push(tf.layers.flatten(), tf.layers.dense({ units: 64, kernelInitializer: 'heNormal' }));
+      layers.push(tf.layers.flatten(), tf.layers.dense({ units: 64, kernelInitializer: tf.initializers.heNormal({ seed: 12 }) }));
       if (bn) layers.push(tf.layers.batchNormalization());
-      layers.push(tf.layers.reLU(), tf.layers.dense({ units: 10, kernelInitializer: 'heNormal' }));
+      layers.push(tf.layers.reLU(), tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.heNormal({ seed: 13 }), activation: 'softmax' }));
       return tf.sequential({ layers });
     },
   },
