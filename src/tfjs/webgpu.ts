@@ -1,9 +1,8 @@
 /**
  * The cycle on the tfjs webgpu backend's own GPUDevice, with no weight readback: the variables'
  * buffers are copied into the engine memory, the WGSL kernels run, and the results are copied into
- * fresh tensors that replace the variables' values. Only a finiteness status (4 bytes per tensor,
- * before and after the cycle) comes back to the host, so a non-finite input or an overflow is
- * reported before any variable changes.
+ * fresh tensors that replace the variables' values. Only a finiteness status (4 bytes per tensor)
+ * comes back to the host, so a non-finite value is reported before any variable changes.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ENorm, nonFiniteError, overflowError } from '../engine/enorm.js';
@@ -82,22 +81,17 @@ export class WebGPUStep {
         return tb.tensorMap.get(r.dataId)!.resource as GPUBuffer;
       });
       // Into tfjs's own command encoder, after the work it has queued (the SGD step).
-      tb.ensureCommandEncoderReady();
-      tb.endComputePassEncoder();
-      const encoder = tb.commandEncoder!;
-      items.forEach((it, k) => encoder.copyBufferToBuffer(sources[k], 0, gpu.memory, it.ptr, 4 * it.n));
-      const before = items.map((it) => gpu.scanFinite(it.ptr, it.n));
+      const encoder = this.encoderAfterTfjs(tb);
+      this.copyIn(encoder, sources);
       engine.discardSums();
       engine.cycle();
-      const after = items.map((it) => gpu.scanFinite(it.ptr, it.n));
+      const slots = items.map((it) => gpu.scanFinite(it.ptr, it.n));
       gpu.encode(encoder);
       items.forEach((it, k) => encoder.copyBufferToBuffer(gpu.memory, it.ptr, targets[k], 0, 4 * it.n));
       tb.submitQueue();
       const status = await gpu.readStatus();
-      for (const [slots, error] of [[before, nonFiniteError], [after, overflowError]] as const) {
-        const bad = slots.findIndex((s) => status[s] >= 0);
-        if (bad >= 0) throw error(engine.plan.tensors[items[bad].tensor], items[bad].j, status[slots[bad]]);
-      }
+      const bad = slots.findIndex((s) => status[s] >= 0);
+      if (bad >= 0) throw await this.diagnose(tb, sources, bad, status[slots[bad]]);
       items.forEach((it, k) => assignTo(it.variable, results[k]));
     } finally {
       for (const r of results) r.dispose();
@@ -106,5 +100,32 @@ export class WebGPUStep {
 
   dispose(): void {
     this.gpu.destroy();
+  }
+
+  private encoderAfterTfjs(tb: TfWebGPU): GPUCommandEncoder {
+    tb.ensureCommandEncoderReady();
+    tb.endComputePassEncoder();
+    return tb.commandEncoder!;
+  }
+
+  private copyIn(encoder: GPUCommandEncoder, sources: GPUBuffer[]): void {
+    this.items.forEach((it, k) => encoder.copyBufferToBuffer(sources[k], 0, this.gpu.memory, it.ptr, 4 * it.n));
+  }
+
+  /**
+   * Item `bad` came out of the cycle non-finite at `index`. Only on this error path are the inputs
+   * (unchanged: nothing was assigned) scanned too, to tell a diverged SGD step from an overflow.
+   */
+  private async diagnose(tb: TfWebGPU, sources: GPUBuffer[], bad: number, index: number): Promise<Error> {
+    const { engine, gpu, items } = this;
+    const encoder = this.encoderAfterTfjs(tb);
+    this.copyIn(encoder, sources);
+    const slots = items.map((it) => gpu.scanFinite(it.ptr, it.n));
+    gpu.encode(encoder);
+    tb.submitQueue();
+    const status = await gpu.readStatus();
+    const input = slots.findIndex((s) => status[s] >= 0);
+    if (input >= 0) return nonFiniteError(engine.plan.tensors[items[input].tensor], items[input].j, status[slots[input]]);
+    return overflowError(engine.plan.tensors[items[bad].tensor], items[bad].j, index);
   }
 }
