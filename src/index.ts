@@ -1,7 +1,8 @@
 export { balance, ENorm } from './engine/enorm.js';
 export type { BalanceReport, GroupScales } from './engine/enorm.js';
 export type { BalanceOptions, ENormOptions } from './engine/options.js';
-export type { Backend, BackendName, Kernels } from './engine/backend.js';
+export type { Backend, BackendName, CycleKernels, DeviceBackend, Kernels } from './engine/backend.js';
+export { WebGPUBackend } from './engine/webgpu/backend.js';
 export type { BackendChoice } from './engine/select.js';
 export { createBackend } from './engine/select.js';
 export { simdSupported } from './engine/wasm/bridge.js';
