@@ -1,0 +1,34 @@
+/** What every experiment gets: the protocol, the data and its split, where results go, the backends. */
+import type { ImageSet, Split } from '../data/images.js';
+import type { Protocol } from './protocol.js';
+
+export interface Backends {
+  /** The tfjs backend for fully connected nets: webgpu on a hardware GPU, else wasm. */
+  fc: string;
+  /** For conv nets: tfjs-backend-wasm 4.22 cannot train convolutions, so cpu stands in for wasm. */
+  conv: string;
+  /** Every backend the overhead experiment times. */
+  all: string[];
+  /** The WebGPU adapter, when one is in use. */
+  adapter?: string;
+}
+
+export interface Context {
+  protocol: Protocol;
+  data: ImageSet;
+  split: Split;
+  resultsDir: string;
+  backends: Backends;
+  /** Switches tfjs to a backend (and sets up WebGPU in Node when needed). */
+  use(backend: string): Promise<void>;
+}
+
+/** A unit of work; cost is in training-step equivalents, for the progress bar's ETA. */
+export interface Task {
+  label: string;
+  cost: number;
+  done(): boolean;
+  run(progress: (units: number) => void): Promise<void>;
+}
+
+export const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

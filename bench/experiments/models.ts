@@ -1,0 +1,69 @@
+/**
+ * The experiments' networks. Weight decay lambda is an L2 regularizer of lambda / 2 on every kernel
+ * and BN/GN gamma, so that its gradient is lambda * w, as in SGD's weight_decay.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { groupNormalization } from './group-norm.js';
+
+export type Norm = 'none' | 'bn' | 'gn';
+
+export interface FcSpec {
+  /** k: intermediate width x width layers between 784 -> width and width -> 10. */
+  depth: number;
+  width: number;
+  norm: Norm;
+  weightDecay: number;
+  seed: number;
+}
+
+const decay = (lambda: number) => (lambda > 0 ? tf.regularizers.l2({ l2: lambda / 2 }) : undefined);
+
+function normLayer(norm: Norm, channels: number, weightDecay: number): tf.layers.Layer[] {
+  if (norm === 'bn') return [tf.layers.batchNormalization({ gammaRegularizer: decay(weightDecay) })];
+  if (norm === 'gn') return [groupNormalization({ groups: Math.max(1, channels / 4) })];
+  return [];
+}
+
+/** 784 -> width -> k x (width -> width) -> 10, ReLU, no biases, He init; norm layers before each ReLU. */
+export function fcNet({ depth, width, norm, weightDecay, seed }: FcSpec): tf.Sequential {
+  const layers: tf.layers.Layer[] = [];
+  for (let i = 0; i <= depth; i++) {
+    layers.push(tf.layers.dense({
+      units: width, inputShape: i === 0 ? [784] : undefined, useBias: false,
+      kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + i }), kernelRegularizer: decay(weightDecay),
+    }));
+    layers.push(...normLayer(norm, width, weightDecay), tf.layers.reLU());
+  }
+  layers.push(tf.layers.dense({ units: 10, useBias: false, activation: 'softmax', kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + 999 }), kernelRegularizer: decay(weightDecay) }));
+  return tf.sequential({ layers });
+}
+
+export interface ConvSpec {
+  /** Channels of the three 3x3 convolutions (the second and third with stride 2). */
+  channels: [number, number, number];
+  norm: Norm;
+  weightDecay: number;
+  seed: number;
+}
+
+/**
+ * A scaled-down version of the paper's fully convolutional net: three 3x3 convolutions (stride 1, 2, 2)
+ * with biases, each followed by the norm layer and ReLU, a 1x1 convolution to the 10 classes and
+ * global average pooling.
+ */
+export function convNet({ channels, norm, weightDecay, seed }: ConvSpec): tf.Sequential {
+  const layers: tf.layers.Layer[] = [];
+  channels.forEach((filters, i) => {
+    layers.push(tf.layers.conv2d({
+      filters, kernelSize: 3, strides: i === 0 ? 1 : 2, padding: 'same', inputShape: i === 0 ? [28, 28, 1] : undefined,
+      useBias: norm === 'none', kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + i }), kernelRegularizer: decay(weightDecay),
+    }));
+    layers.push(...normLayer(norm, filters, weightDecay), tf.layers.reLU());
+  });
+  layers.push(
+    tf.layers.conv2d({ filters: 10, kernelSize: 1, kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + 99 }), kernelRegularizer: decay(weightDecay) }),
+    tf.layers.globalAveragePooling2d({}),
+    tf.layers.softmax(),
+  );
+  return tf.sequential({ layers });
+}

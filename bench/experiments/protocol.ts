@@ -1,0 +1,101 @@
+/**
+ * The experiments' settings. 'full' is the protocol scaled to the project's 2-core machines (see
+ * docs/RESULTS.md for how it departs from the paper's); 'quick' runs the whole pipeline in a few
+ * minutes; 'tiny' is the test suite's.
+ */
+export type FcMethod = 'baseline' | 'enorm' | 'bn' | 'enorm+bn';
+export type ConvMethod = 'baseline' | 'bn' | 'gn' | 'enorm';
+
+export interface Protocol {
+  name: 'full' | 'quick' | 'tiny';
+  /** Fashion-MNIST split: seeded, `test` + `validation` rows held out, the rest is the training pool. */
+  split: { seed: number; test: number; validation: number };
+  fc: {
+    width: number;
+    depths: number[];
+    methods: FcMethod[];
+    /** Rows of the training pool used to train, and of the validation rows used to pick lr. */
+    trainRows: number;
+    validationRows: number;
+    testRows: number;
+    epochs: number;
+    batchSize: number;
+    weightDecay: number;
+    c: number;
+    seeds: number[];
+    lrGrid: Record<FcMethod, number[]>;
+  };
+  smallBatch: {
+    channels: [number, number, number];
+    batchSizes: number[];
+    methods: ConvMethod[];
+    trainRows: number;
+    validationRows: number;
+    testRows: number;
+    epochs: number;
+    momentum: number;
+    weightDecay: number;
+    c: number;
+    seeds: number[];
+    /** lr at batch 32; other batch sizes scale it linearly (lr * batch / 32), then x {0.5, 1, 2} is searched. */
+    lrAt32: Record<ConvMethod, number>;
+    lrFactors: number[];
+  };
+  overhead: { steps: number; fcBatch: number; convBatch: number };
+  convergence: { cycles: number; trainEpochs: number };
+}
+
+const FC_METHODS: FcMethod[] = ['baseline', 'enorm', 'bn', 'enorm+bn'];
+const CONV_METHODS: ConvMethod[] = ['baseline', 'bn', 'gn', 'enorm'];
+const SPLIT = { seed: 2019, test: 10_000, validation: 5_000 };
+
+export const PROTOCOLS: Record<Protocol['name'], Protocol> = {
+  full: {
+    name: 'full',
+    split: SPLIT,
+    fc: {
+      width: 128, depths: [2, 6, 10, 14], methods: FC_METHODS, trainRows: 10_000, validationRows: 5_000, testRows: 10_000,
+      epochs: 10, batchSize: 256, weightDecay: 1e-3, c: 1.2, seeds: [1, 2, 3],
+      lrGrid: { baseline: [0.01, 0.03, 0.1], enorm: [0.01, 0.03, 0.1], bn: [0.03, 0.1, 0.3], 'enorm+bn': [0.03, 0.1, 0.3] },
+    },
+    smallBatch: {
+      channels: [8, 16, 16], batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 2_000, validationRows: 2_000, testRows: 10_000,
+      epochs: 3, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2, 3],
+      lrAt32: { baseline: 0.02, bn: 0.05, gn: 0.05, enorm: 0.02 }, lrFactors: [0.5, 1, 2],
+    },
+    overhead: { steps: 10, fcBatch: 256, convBatch: 32 },
+    convergence: { cycles: 60, trainEpochs: 5 },
+  },
+  quick: {
+    name: 'quick',
+    split: SPLIT,
+    fc: {
+      width: 48, depths: [1, 4, 8, 11], methods: FC_METHODS, trainRows: 2_048, validationRows: 1_000, testRows: 2_000,
+      epochs: 2, batchSize: 256, weightDecay: 1e-3, c: 1.2, seeds: [1, 2, 3],
+      lrGrid: { baseline: [0.03, 0.1], enorm: [0.03, 0.1], bn: [0.1, 0.3], 'enorm+bn': [0.1, 0.3] },
+    },
+    smallBatch: {
+      channels: [4, 8, 8], batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 256, validationRows: 256, testRows: 1_000,
+      epochs: 1, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2, 3],
+      lrAt32: { baseline: 0.02, bn: 0.05, gn: 0.05, enorm: 0.02 }, lrFactors: [1],
+    },
+    overhead: { steps: 3, fcBatch: 256, convBatch: 32 },
+    convergence: { cycles: 20, trainEpochs: 1 },
+  },
+  tiny: {
+    name: 'tiny',
+    split: SPLIT,
+    fc: {
+      width: 16, depths: [1, 3], methods: FC_METHODS, trainRows: 256, validationRows: 128, testRows: 256,
+      epochs: 1, batchSize: 64, weightDecay: 1e-3, c: 1.2, seeds: [1, 2],
+      lrGrid: { baseline: [0.05, 0.1], enorm: [0.05, 0.1], bn: [0.1], 'enorm+bn': [0.1] },
+    },
+    smallBatch: {
+      channels: [4, 4, 8], batchSizes: [8, 64], methods: CONV_METHODS, trainRows: 128, validationRows: 64, testRows: 128,
+      epochs: 1, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2],
+      lrAt32: { baseline: 0.02, bn: 0.05, gn: 0.05, enorm: 0.02 }, lrFactors: [1, 2],
+    },
+    overhead: { steps: 2, fcBatch: 64, convBatch: 16 },
+    convergence: { cycles: 8, trainEpochs: 1 },
+  },
+};

@@ -1,0 +1,110 @@
+/**
+ * npm run experiments -- [--quick] [--only fc-depth small-batch overhead convergence] [--results DIR]
+ *
+ * Runs the paper's checks on Fashion-MNIST (ENORM.md section 5), skipping every cell whose row is
+ * already in DIR (default bench/results, bench/results/quick with --quick), so an interrupted sweep
+ * resumes. Trains on webgpu when a hardware GPU is present, else on wasm (cpu for conv nets).
+ * Then writes docs/RESULTS.md and its plots (--no-report to skip).
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { SingleBar } from 'cli-progress';
+import { Command, Option } from 'commander';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadFashion } from '../data/fashion-mnist.js';
+import { seededSplit } from '../data/images.js';
+import { mulberry32 } from '../../src/network/random.js';
+import { probeHardwareAdapter, useWebGPU } from '../../scripts/webgpu-node.js';
+import type { Backends, Context, Task } from './context.js';
+import { convergenceTasks } from './convergence.js';
+import { fcDepthTasks } from './fc-depth.js';
+import { overheadTasks } from './overhead.js';
+import { PROTOCOLS, type Protocol } from './protocol.js';
+import { writeReport } from './report.js';
+import { smallBatchTasks } from './small-batch.js';
+
+// Cheapest first, so that a sweep cut short still has every experiment's quick ones.
+const EXPERIMENTS = { overhead: overheadTasks, convergence: convergenceTasks, 'fc-depth': fcDepthTasks, 'small-batch': smallBatchTasks } as const;
+type ExperimentName = keyof typeof EXPERIMENTS;
+
+const program = new Command('experiments')
+  .option('--quick', 'the whole pipeline in a few minutes (results in bench/results/quick)')
+  .addOption(new Option('--protocol <name>', 'full, quick or tiny').choices(['full', 'quick', 'tiny']))
+  .addOption(new Option('--only <experiments...>', 'run only these').choices(Object.keys(EXPERIMENTS)))
+  .option('--results <dir>', 'where result files are read and written')
+  .option('--backends <names...>', 'backends the overhead experiment times (default: cpu, wasm and webgpu when present)')
+  .option('--no-report', 'do not rewrite docs/RESULTS.md and its plots')
+  .option('--docs <dir>', 'where the report goes (default docs for the full protocol, else <results>/report)')
+  .option('--no-progress', 'no progress bar');
+program.parse();
+const opts = program.opts<{ quick?: boolean; protocol?: Protocol['name']; only?: ExperimentName[]; results?: string; backends?: string[]; report: boolean; docs?: string; progress: boolean }>();
+
+const protocol = PROTOCOLS[opts.protocol ?? (opts.quick ? 'quick' : 'full')];
+const resultsDir = opts.results ?? (protocol.name === 'full' ? 'bench/results' : join('bench/results', protocol.name));
+
+/** Results of one protocol only: a directory remembers the protocol its rows came from. */
+function checkProtocol(): void {
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, 'protocol.json');
+  const text = `${JSON.stringify(protocol, null, 1)}\n`;
+  if (existsSync(file) && readFileSync(file, 'utf8') !== text) {
+    throw new Error(`${resultsDir} holds results of a different protocol (${file}); use another --results directory or move them away`);
+  }
+  writeFileSync(file, text);
+}
+
+async function detectBackends(): Promise<Backends & { hardware: boolean }> {
+  const hw = await probeHardwareAdapter();
+  const describe = (i: GPUAdapterInfo) => `${i.vendor} ${i.architecture} ${i.description}`.replace(/\s+/g, ' ').trim();
+  if (hw) return { fc: 'webgpu', conv: 'webgpu', all: opts.backends ?? ['cpu', 'wasm', 'webgpu'], adapter: describe(hw), hardware: true };
+  return { fc: 'wasm', conv: 'cpu', all: opts.backends ?? ['cpu', 'wasm', 'webgpu'], hardware: false };
+}
+
+async function main(): Promise<void> {
+  checkProtocol();
+  const backends = await detectBackends();
+  let webgpuReady = false;
+  const use = async (backend: string) => {
+    if (backend === 'webgpu' && !webgpuReady) {
+      const info = await useWebGPU({ hardware: backends.hardware });
+      backends.adapter ??= `${info?.vendor ?? ''} ${info?.architecture ?? ''} ${info?.description ?? ''}`.replace(/\s+/g, ' ').trim();
+      webgpuReady = true;
+    }
+    if (tf.getBackend() !== backend && !(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} is not available`);
+    await tf.ready();
+  };
+  const data = loadFashion();
+  const split = seededSplit(data.count, mulberry32(protocol.split.seed), protocol.split);
+  const ctx: Context = { protocol, data, split, resultsDir, backends, use };
+  const names = opts.only ?? (Object.keys(EXPERIMENTS) as ExperimentName[]);
+  const tasks: Task[] = names.flatMap((n) => EXPERIMENTS[n](ctx));
+  const todo = tasks.filter((t) => !t.done());
+  console.log(`protocol ${protocol.name}: ${names.join(', ')}; training on ${backends.fc} (conv nets on ${backends.conv}); results in ${resultsDir}`);
+  console.log(`${tasks.length - todo.length} of ${tasks.length} runs already done`);
+
+  const total = todo.reduce((a, t) => a + t.cost, 0);
+  const bar = new SingleBar({
+    format: '{bar} {percentage}% | ETA {eta_formatted} | {task}',
+    etaBuffer: 200, noTTYOutput: true, notTTYSchedule: 10_000, hideCursor: true,
+  });
+  if (opts.progress) bar.start(Math.max(1, total), 0, { task: todo[0]?.label ?? 'nothing to do' });
+  let at = 0;
+  for (const task of todo) {
+    const end = at + task.cost;
+    bar.update(at, { task: task.label });
+    await task.run((units) => bar.update((at = Math.min(end, at + units)), { task: task.label }));
+    at = end;
+    bar.update(at);
+  }
+  bar.stop();
+  if (opts.report) {
+    const written = await writeReport(resultsDir, opts.docs ?? (protocol.name === 'full' ? 'docs' : join(resultsDir, 'report')), protocol);
+    console.log(`wrote ${written.join(', ')}`);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(`experiments: ${e instanceof Error ? e.message : String(e)}`);
+  process.exitCode = 1;
+});

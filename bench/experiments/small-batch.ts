@@ -1,0 +1,78 @@
+/**
+ * Experiment 2: a small fully convolutional net on Fashion-MNIST at batch sizes from 2 to 128, with
+ * no normalization, BN, GN, or ENorm (c = 1.1); momentum 0.9 for all, with ENorm rescaling the
+ * momentum buffers. lr: the batch-32 value scaled linearly with the batch size, times the best of
+ * a few factors on the validation rows (seed 0).
+ */
+import { convNet } from './models.js';
+import type { Context, Task } from './context.js';
+import type { ConvMethod } from './protocol.js';
+import { ResultFile, type Row } from './store.js';
+import { stepsOf, trainRun } from './train.js';
+
+export interface SmallBatchSearchRow extends Row { method: ConvMethod; batchSize: number; lr: number; seed: number; epochs: number; valAccuracy: number; diverged: boolean }
+export interface SmallBatchRow extends Row {
+  method: ConvMethod; batchSize: number; seed: number; lr: number; epochs: number; testAccuracy: number;
+  diverged: boolean; finalLoss: number | null; trainRows: number; backend: string; seconds: number;
+}
+
+export function smallBatchTasks(ctx: Context): Task[] {
+  const p = ctx.protocol.smallBatch;
+  const search = new ResultFile<SmallBatchSearchRow>(ctx.resultsDir, 'small-batch.lr-search');
+  const results = new ResultFile<SmallBatchRow>(ctx.resultsDir, 'small-batch');
+  const trainRows = ctx.split.train.slice(0, p.trainRows);
+  const validationRows = ctx.split.validation.slice(0, p.validationRows);
+  const testRows = ctx.split.test.slice(0, p.testRows);
+  const lrs = (method: ConvMethod, batchSize: number) => p.lrFactors.map((f) => +(p.lrAt32[method] * (batchSize / 32) * f).toPrecision(4));
+
+  const run = (method: ConvMethod, batchSize: number, seed: number, lr: number, evalRows: number[], progress: (n: number) => void) =>
+    trainRun({
+      build: () => convNet({ channels: p.channels, norm: method === 'bn' || method === 'gn' ? method : 'none', weightDecay: p.weightDecay, seed }),
+      layout: 'image', data: ctx.data, trainRows, evalRows, batchSize, epochs: p.epochs, lr, momentum: p.momentum,
+      enormC: method === 'enorm' ? p.c : null, seed, onStep: () => progress(1),
+    });
+
+  const bestLr = (method: ConvMethod, batchSize: number) => {
+    const rows = lrs(method, batchSize).map((lr) => search.find({ method, batchSize, lr }));
+    if (rows.some((r) => !r)) throw new Error(`small-batch: lr search for ${method} at batch ${batchSize} is incomplete`);
+    return rows.reduce((best, r) => (r!.valAccuracy > best!.valAccuracy ? r : best))!.lr;
+  };
+
+  const tasks: Task[] = [];
+  for (const batchSize of p.batchSizes) {
+    const steps = stepsOf(trainRows.length, batchSize, p.epochs);
+    for (const method of p.methods) {
+      const grid = lrs(method, batchSize);
+      if (grid.length > 1) {
+        for (const lr of grid) {
+          tasks.push({
+            label: `small-batch lr search ${method} b=${batchSize} lr=${lr}`, cost: steps,
+            done: () => !!search.find({ method, batchSize, lr }),
+            run: async (progress) => {
+              await ctx.use(ctx.backends.conv);
+              const r = await run(method, batchSize, 0, lr, validationRows, progress);
+              search.add({ method, batchSize, lr, seed: 0, epochs: p.epochs, valAccuracy: r.accuracy, diverged: r.diverged });
+            },
+          });
+        }
+      }
+      for (const seed of p.seeds) {
+        tasks.push({
+          label: `small-batch ${method} b=${batchSize} seed ${seed}`, cost: steps,
+          done: () => !!results.find({ method, batchSize, seed }),
+          run: async (progress) => {
+            await ctx.use(ctx.backends.conv);
+            const lr = grid.length > 1 ? bestLr(method, batchSize) : grid[0];
+            const r = await run(method, batchSize, seed, lr, testRows, progress);
+            results.add({
+              method, batchSize, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,
+              finalLoss: Number.isFinite(r.finalLoss) ? r.finalLoss : null, trainRows: trainRows.length,
+              backend: ctx.backends.conv, seconds: +r.seconds.toFixed(1),
+            });
+          },
+        });
+      }
+    }
+  }
+  return tasks;
+}

@@ -1,0 +1,82 @@
+// The experiment runner end to end on the 'tiny' protocol: every experiment, the report and its
+// plots, resuming after an interruption, and refusing to mix protocols in one results directory.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'enorm-experiments-'));
+const results = join(dir, 'results');
+const docs = join(dir, 'docs');
+const experiments = (...args: string[]) =>
+  run('npx', ['tsx', 'bench/experiments/run.ts', '--protocol', 'tiny', '--results', results, '--docs', docs, '--backends', 'cpu', 'wasm', '--no-progress', ...args], { maxBuffer: 1 << 24 });
+const rows = (name: string) => JSON.parse(readFileSync(join(results, `${name}.json`), 'utf8')) as Record<string, unknown>[];
+
+describe('npm run experiments (tiny protocol)', () => {
+  let first: { stdout: string; stderr: string };
+  beforeAll(async () => {
+    first = await experiments();
+  }, 600_000);
+
+  it('runs every experiment and writes rows with the fields the issue names', () => {
+    expect(first.stdout).toMatch(/0 of \d+ runs already done/);
+    const fc = rows('fc-depth');
+    expect(fc).toHaveLength(4 * 2 * 2); // methods x depths x seeds
+    for (const r of fc) {
+      expect(Object.keys(r)).toEqual(expect.arrayContaining(['method', 'depth', 'seed', 'lr', 'epochs', 'testAccuracy']));
+      expect(r.testAccuracy).toBeGreaterThanOrEqual(0);
+      expect(r.testAccuracy).toBeLessThanOrEqual(1);
+    }
+    expect(new Set(fc.map((r) => r.method))).toEqual(new Set(['baseline', 'enorm', 'bn', 'enorm+bn']));
+    const sb = rows('small-batch');
+    expect(sb).toHaveLength(4 * 2 * 2);
+    for (const r of sb) expect(Object.keys(r)).toEqual(expect.arrayContaining(['method', 'batchSize', 'seed', 'lr', 'epochs', 'testAccuracy']));
+    expect(new Set(sb.map((r) => r.method))).toEqual(new Set(['baseline', 'bn', 'gn', 'enorm']));
+    // lr picked on validation from the grid: every final lr is one of the searched ones.
+    const searched = rows('small-batch.lr-search');
+    for (const r of sb) expect(searched.some((s) => s.method === r.method && s.batchSize === r.batchSize && s.lr === r.lr)).toBe(true);
+    const overhead = rows('overhead');
+    expect(new Set(overhead.map((r) => r.backend))).toEqual(new Set(['cpu', 'wasm']));
+    for (const r of overhead) expect(r.msPerStep).toBeGreaterThan(0);
+    const summary = rows('convergence.summary');
+    expect(summary.map((r) => `${r.update} ${r.c}`).sort()).toEqual(['exact 1', 'exact 1.2', 'jacobi 1', 'jacobi 1.2']);
+    // The exact cycle converges towards its fixed point on a real trained net.
+    const curve = rows('convergence').filter((r) => r.update === 'exact' && r.c === 1);
+    expect(curve.at(-1)!.distance as number).toBeLessThan(curve[0].distance as number);
+  });
+
+  it('writes docs/RESULTS.md with a table per experiment and SVG plots made by the plotting library', () => {
+    const md = readFileSync(join(docs, 'RESULTS.md'), 'utf8');
+    for (const heading of ['## 1. Deep fully connected nets', '## 2. Small batches', '## 3. Overhead', '## 4. Convergence']) expect(md).toContain(heading);
+    expect(md).toMatch(/\| 1 \| \d+\.\d\d ± \d+\.\d\d \(2\) \|/);
+    for (const svg of ['fc-depth.svg', 'small-batch.svg', 'convergence.svg']) {
+      const text = readFileSync(join(docs, 'results', svg), 'utf8');
+      expect(text).toMatch(/^<svg [^>]*class="marks"/); // Vega's renderer
+      expect(md).toContain(`(results/${svg})`);
+    }
+  });
+
+  it('resumes: a second run redoes only the rows that are missing', async () => {
+    const fc = rows('fc-depth');
+    writeFileSync(join(results, 'fc-depth.json'), JSON.stringify(fc.slice(0, -2)));
+    const again = await experiments('--only', 'fc-depth', '--no-report');
+    expect(again.stdout).toMatch(/26 of 28 runs already done/);
+    const after = rows('fc-depth');
+    expect(after).toHaveLength(fc.length);
+    expect(after.slice(0, -2)).toEqual(fc.slice(0, -2));
+    // Seeded data order and initialisation: the redone runs reproduce the lost rows.
+    const strip = ({ seconds: _, ...r }: Record<string, unknown>) => r;
+    expect(after.slice(-2).map(strip)).toEqual(fc.slice(-2).map(strip));
+  }, 300_000);
+
+  it('refuses to mix protocols in one results directory', async () => {
+    const err = await run('npx', ['tsx', 'bench/experiments/run.ts', '--protocol', 'quick', '--results', results, '--no-progress', '--no-report']).catch((e: { stderr: string; code: number }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr).toMatch(/holds results of a different protocol/);
+    expect((err as { stderr: string }).stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(existsSync(join(results, 'protocol.json'))).toBe(true);
+  });
+});
