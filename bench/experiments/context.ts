@@ -7,6 +7,8 @@ export interface Backends {
   fc: string;
   /** For conv nets: tfjs-backend-wasm 4.22 cannot train convolutions, so cpu stands in for wasm. */
   conv: string;
+  /** Where conv nets are evaluated: wasm runs their forward pass (only the gradients are missing). */
+  convEval: string;
   /** Every backend the overhead experiment times. */
   all: string[];
   /** The WebGPU adapter, when one is in use. */

@@ -41,21 +41,25 @@ export function fcNet({ depth, width, norm, weightDecay, seed }: FcSpec): tf.Seq
 export interface ConvSpec {
   /** Channels of the three 3x3 convolutions (the second and third with stride 2). */
   channels: [number, number, number];
+  /** Average-pool the 28x28 input by this factor first (1: none). */
+  downsample: number;
   norm: Norm;
   weightDecay: number;
   seed: number;
 }
 
 /**
- * A scaled-down version of the paper's fully convolutional net: three 3x3 convolutions (stride 1, 2, 2)
+ * A scaled-down version of the paper's fully convolutional net: optionally an average pooling of the
+ * input, then three 3x3 convolutions (stride 1, 2, 2)
  * with biases, each followed by the norm layer and ReLU, a 1x1 convolution to the 10 classes and
  * global average pooling.
  */
-export function convNet({ channels, norm, weightDecay, seed }: ConvSpec): tf.Sequential {
+export function convNet({ channels, downsample, norm, weightDecay, seed }: ConvSpec): tf.Sequential {
   const layers: tf.layers.Layer[] = [];
+  if (downsample > 1) layers.push(tf.layers.averagePooling2d({ poolSize: downsample, inputShape: [28, 28, 1] }));
   channels.forEach((filters, i) => {
     layers.push(tf.layers.conv2d({
-      filters, kernelSize: 3, strides: i === 0 ? 1 : 2, padding: 'same', inputShape: i === 0 ? [28, 28, 1] : undefined,
+      filters, kernelSize: 3, strides: i === 0 ? 1 : 2, padding: 'same', inputShape: i === 0 && downsample <= 1 ? [28, 28, 1] : undefined,
       useBias: norm === 'none', kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + i }), kernelRegularizer: decay(weightDecay),
     }));
     layers.push(...normLayer(norm, filters, weightDecay), tf.layers.reLU());

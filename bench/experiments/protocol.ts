@@ -27,6 +27,8 @@ export interface Protocol {
   };
   smallBatch: {
     channels: [number, number, number];
+    /** The images are average-pooled by this factor first (1: full 28x28). */
+    downsample: number;
     batchSizes: number[];
     methods: ConvMethod[];
     trainRows: number;
@@ -37,7 +39,7 @@ export interface Protocol {
     weightDecay: number;
     c: number;
     seeds: number[];
-    /** lr at batch 32; other batch sizes scale it linearly (lr * batch / 32), then x {0.5, 1, 2} is searched. */
+    /** lr at batch 32, times the best of lrFactors on the validation rows at batch 32 (seed 0); other batch sizes scale it linearly. */
     lrAt32: Record<ConvMethod, number>;
     lrFactors: number[];
   };
@@ -54,17 +56,17 @@ export const PROTOCOLS: Record<Protocol['name'], Protocol> = {
     name: 'full',
     split: SPLIT,
     fc: {
-      width: 128, depths: [2, 6, 10, 14], methods: FC_METHODS, trainRows: 10_000, validationRows: 5_000, testRows: 10_000,
+      width: 64, depths: [2, 6, 10, 14], methods: FC_METHODS, trainRows: 10_000, validationRows: 5_000, testRows: 10_000,
       epochs: 10, batchSize: 256, weightDecay: 1e-3, c: 1.2, seeds: [1, 2, 3],
       lrGrid: { baseline: [0.01, 0.03, 0.1], enorm: [0.01, 0.03, 0.1], bn: [0.03, 0.1, 0.3], 'enorm+bn': [0.03, 0.1, 0.3] },
     },
     smallBatch: {
-      channels: [8, 16, 16], batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 2_000, validationRows: 2_000, testRows: 10_000,
-      epochs: 3, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2, 3],
+      channels: [8, 16, 16], downsample: 2, batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 1_000, validationRows: 2_000, testRows: 10_000,
+      epochs: 2, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2, 3],
       lrAt32: { baseline: 0.02, bn: 0.05, gn: 0.05, enorm: 0.02 }, lrFactors: [0.5, 1, 2],
     },
     overhead: { steps: 10, fcBatch: 256, convBatch: 32 },
-    convergence: { cycles: 60, trainEpochs: 5 },
+    convergence: { cycles: 300, trainEpochs: 5 },
   },
   quick: {
     name: 'quick',
@@ -75,7 +77,7 @@ export const PROTOCOLS: Record<Protocol['name'], Protocol> = {
       lrGrid: { baseline: [0.03, 0.1], enorm: [0.03, 0.1], bn: [0.1, 0.3], 'enorm+bn': [0.1, 0.3] },
     },
     smallBatch: {
-      channels: [4, 8, 8], batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 256, validationRows: 256, testRows: 1_000,
+      channels: [4, 8, 8], downsample: 2, batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 256, validationRows: 256, testRows: 1_000,
       epochs: 1, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2, 3],
       lrAt32: { baseline: 0.02, bn: 0.05, gn: 0.05, enorm: 0.02 }, lrFactors: [1],
     },
@@ -91,7 +93,7 @@ export const PROTOCOLS: Record<Protocol['name'], Protocol> = {
       lrGrid: { baseline: [0.05, 0.1], enorm: [0.05, 0.1], bn: [0.1], 'enorm+bn': [0.1] },
     },
     smallBatch: {
-      channels: [4, 4, 8], batchSizes: [8, 64], methods: CONV_METHODS, trainRows: 128, validationRows: 64, testRows: 128,
+      channels: [4, 4, 8], downsample: 2, batchSizes: [8, 32], methods: CONV_METHODS, trainRows: 128, validationRows: 64, testRows: 128,
       epochs: 1, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2],
       lrAt32: { baseline: 0.02, bn: 0.05, gn: 0.05, enorm: 0.02 }, lrFactors: [1, 2],
     },

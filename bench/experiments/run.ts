@@ -35,10 +35,11 @@ const program = new Command('experiments')
   .option('--results <dir>', 'where result files are read and written')
   .option('--backends <names...>', 'backends the overhead experiment times (default: cpu, wasm and webgpu when present)')
   .option('--no-report', 'do not rewrite docs/RESULTS.md and its plots')
+  .option('--report-only', 'run nothing; rewrite the report from the rows there are')
   .option('--docs <dir>', 'where the report goes (default docs for the full protocol, else <results>/report)')
   .option('--no-progress', 'no progress bar');
 program.parse();
-const opts = program.opts<{ quick?: boolean; protocol?: Protocol['name']; only?: ExperimentName[]; results?: string; backends?: string[]; report: boolean; docs?: string; progress: boolean }>();
+const opts = program.opts<{ quick?: boolean; protocol?: Protocol['name']; only?: ExperimentName[]; results?: string; backends?: string[]; report: boolean; reportOnly?: boolean; docs?: string; progress: boolean }>();
 
 const protocol = PROTOCOLS[opts.protocol ?? (opts.quick ? 'quick' : 'full')];
 const resultsDir = opts.results ?? (protocol.name === 'full' ? 'bench/results' : join('bench/results', protocol.name));
@@ -57,12 +58,18 @@ function checkProtocol(): void {
 async function detectBackends(): Promise<Backends & { hardware: boolean }> {
   const hw = await probeHardwareAdapter();
   const describe = (i: GPUAdapterInfo) => `${i.vendor} ${i.architecture} ${i.description}`.replace(/\s+/g, ' ').trim();
-  if (hw) return { fc: 'webgpu', conv: 'webgpu', all: opts.backends ?? ['cpu', 'wasm', 'webgpu'], adapter: describe(hw), hardware: true };
-  return { fc: 'wasm', conv: 'cpu', all: opts.backends ?? ['cpu', 'wasm', 'webgpu'], hardware: false };
+  if (hw) return { fc: 'webgpu', conv: 'webgpu', convEval: 'webgpu', all: opts.backends ?? ['cpu', 'wasm', 'webgpu'], adapter: describe(hw), hardware: true };
+  return { fc: 'wasm', conv: 'cpu', convEval: 'wasm', all: opts.backends ?? ['cpu', 'wasm', 'webgpu'], hardware: false };
+}
+
+async function report(): Promise<void> {
+  const written = await writeReport(resultsDir, opts.docs ?? (protocol.name === 'full' ? 'docs' : join(resultsDir, 'report')), protocol);
+  console.log(`wrote ${written.join(', ')}`);
 }
 
 async function main(): Promise<void> {
   checkProtocol();
+  if (opts.reportOnly) return report();
   const backends = await detectBackends();
   let webgpuReady = false;
   const use = async (backend: string) => {
@@ -98,10 +105,7 @@ async function main(): Promise<void> {
     bar.update(at);
   }
   bar.stop();
-  if (opts.report) {
-    const written = await writeReport(resultsDir, opts.docs ?? (protocol.name === 'full' ? 'docs' : join(resultsDir, 'report')), protocol);
-    console.log(`wrote ${written.join(', ')}`);
-  }
+  if (opts.report) await report();
 }
 
 main().catch((e: unknown) => {

@@ -1,8 +1,8 @@
 /**
  * Experiment 2: a small fully convolutional net on Fashion-MNIST at batch sizes from 2 to 128, with
  * no normalization, BN, GN, or ENorm (c = 1.1); momentum 0.9 for all, with ENorm rescaling the
- * momentum buffers. lr: the batch-32 value scaled linearly with the batch size, times the best of
- * a few factors on the validation rows (seed 0).
+ * momentum buffers. lr: a base value per method times the best of a few factors on the validation
+ * rows at batch 32 (seed 0), scaled linearly with the batch size.
  */
 import { convNet } from './models.js';
 import type { Context, Task } from './context.js';
@@ -23,46 +23,54 @@ export function smallBatchTasks(ctx: Context): Task[] {
   const trainRows = ctx.split.train.slice(0, p.trainRows);
   const validationRows = ctx.split.validation.slice(0, p.validationRows);
   const testRows = ctx.split.test.slice(0, p.testRows);
-  const lrs = (method: ConvMethod, batchSize: number) => p.lrFactors.map((f) => +(p.lrAt32[method] * (batchSize / 32) * f).toPrecision(4));
+  const SEARCH_BATCH = 32;
+  const lrs = (method: ConvMethod, batchSize: number) => p.lrFactors.map((f) => +(p.lrAt32[method] * (batchSize / SEARCH_BATCH) * f).toPrecision(4));
 
   const run = (method: ConvMethod, batchSize: number, seed: number, lr: number, evalRows: number[], progress: (n: number) => void) =>
     trainRun({
-      build: () => convNet({ channels: p.channels, norm: method === 'bn' || method === 'gn' ? method : 'none', weightDecay: p.weightDecay, seed }),
+      build: () => convNet({ channels: p.channels, downsample: p.downsample, norm: method === 'bn' || method === 'gn' ? method : 'none', weightDecay: p.weightDecay, seed }),
       layout: 'image', data: ctx.data, trainRows, evalRows, batchSize, epochs: p.epochs, lr, momentum: p.momentum,
-      enormC: method === 'enorm' ? p.c : null, seed, onStep: () => progress(1),
+      enormC: method === 'enorm' ? p.c : null, seed, onStep: () => progress(1), beforeEval: () => ctx.use(ctx.backends.convEval),
     });
 
-  const bestLr = (method: ConvMethod, batchSize: number) => {
-    const rows = lrs(method, batchSize).map((lr) => search.find({ method, batchSize, lr }));
-    if (rows.some((r) => !r)) throw new Error(`small-batch: lr search for ${method} at batch ${batchSize} is incomplete`);
-    return rows.reduce((best, r) => (r!.valAccuracy > best!.valAccuracy ? r : best))!.lr;
+  /** The batch-32 lr with the best validation accuracy (ties: the smaller), scaled to batchSize. */
+  const lrFor = (method: ConvMethod, batchSize: number) => {
+    const grid = lrs(method, SEARCH_BATCH);
+    if (grid.length === 1) return lrs(method, batchSize)[0];
+    const rows = grid.map((lr) => search.find({ method, batchSize: SEARCH_BATCH, lr }));
+    if (rows.some((r) => !r)) throw new Error(`small-batch: lr search for ${method} at batch ${SEARCH_BATCH} is incomplete`);
+    const best = rows.reduce((b, r) => (r!.valAccuracy > b!.valAccuracy ? r : b))!;
+    return lrs(method, batchSize)[grid.indexOf(best.lr)];
   };
 
   const tasks: Task[] = [];
+  if (!p.batchSizes.includes(SEARCH_BATCH)) throw new Error(`small-batch: the batch sizes must include ${SEARCH_BATCH}, where lr is searched`);
+  const searchSteps = stepsOf(trainRows.length, SEARCH_BATCH, p.epochs);
+  for (const method of p.methods) {
+    const grid = lrs(method, SEARCH_BATCH);
+    if (grid.length < 2) continue;
+    for (const lr of grid) {
+      tasks.push({
+        label: `small-batch lr search ${method} b=${SEARCH_BATCH} lr=${lr}`, cost: searchSteps,
+        done: () => !!search.find({ method, batchSize: SEARCH_BATCH, lr }),
+        run: async (progress) => {
+          await ctx.use(ctx.backends.conv);
+          const r = await run(method, SEARCH_BATCH, 0, lr, validationRows, progress);
+          search.add({ method, batchSize: SEARCH_BATCH, lr, seed: 0, epochs: p.epochs, valAccuracy: r.accuracy, diverged: r.diverged });
+        },
+      });
+    }
+  }
   for (const batchSize of p.batchSizes) {
     const steps = stepsOf(trainRows.length, batchSize, p.epochs);
     for (const method of p.methods) {
-      const grid = lrs(method, batchSize);
-      if (grid.length > 1) {
-        for (const lr of grid) {
-          tasks.push({
-            label: `small-batch lr search ${method} b=${batchSize} lr=${lr}`, cost: steps,
-            done: () => !!search.find({ method, batchSize, lr }),
-            run: async (progress) => {
-              await ctx.use(ctx.backends.conv);
-              const r = await run(method, batchSize, 0, lr, validationRows, progress);
-              search.add({ method, batchSize, lr, seed: 0, epochs: p.epochs, valAccuracy: r.accuracy, diverged: r.diverged });
-            },
-          });
-        }
-      }
       for (const seed of p.seeds) {
         tasks.push({
           label: `small-batch ${method} b=${batchSize} seed ${seed}`, cost: steps,
           done: () => !!results.find({ method, batchSize, seed }),
           run: async (progress) => {
             await ctx.use(ctx.backends.conv);
-            const lr = grid.length > 1 ? bestLr(method, batchSize) : grid[0];
+            const lr = lrFor(method, batchSize);
             const r = await run(method, batchSize, seed, lr, testRows, progress);
             results.add({
               method, batchSize, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,

@@ -26,6 +26,8 @@ export interface RunSpec {
   onStep?: (done: number, total: number) => void;
   /** Called with the trained model before it is evaluated and disposed. */
   onTrained?: (model: tf.LayersModel, optimizer: tf.Optimizer) => Promise<void>;
+  /** Switches to the backend to evaluate on (tfjs moves the weights), e.g. wasm for conv nets trained on cpu. */
+  beforeEval?: () => Promise<void>;
 }
 
 export interface RunResult {
@@ -75,6 +77,7 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
     }
   }
   await spec.onTrained?.(model, optimizer);
+  await spec.beforeEval?.();
   const accuracy = spec.evalRows.length ? await evaluate(model, spec.data, spec.evalRows, spec.layout) : NaN;
   model.dispose();
   optimizer.dispose();

@@ -35,9 +35,14 @@ describe('npm run experiments (tiny protocol)', () => {
     expect(sb).toHaveLength(4 * 2 * 2);
     for (const r of sb) expect(Object.keys(r)).toEqual(expect.arrayContaining(['method', 'batchSize', 'seed', 'lr', 'epochs', 'testAccuracy']));
     expect(new Set(sb.map((r) => r.method))).toEqual(new Set(['baseline', 'bn', 'gn', 'enorm']));
-    // lr picked on validation from the grid: every final lr is one of the searched ones.
+    // lr picked on validation at batch 32, then scaled linearly with the batch size.
     const searched = rows('small-batch.lr-search');
-    for (const r of sb) expect(searched.some((s) => s.method === r.method && s.batchSize === r.batchSize && s.lr === r.lr)).toBe(true);
+    expect(new Set(searched.map((s) => s.batchSize))).toEqual(new Set([32]));
+    for (const r of sb) {
+      const at32 = sb.find((q) => q.method === r.method && q.batchSize === 32)!;
+      expect(searched.some((s) => s.method === r.method && s.lr === at32.lr)).toBe(true);
+      expect((r.lr as number) / (r.batchSize as number)).toBeCloseTo((at32.lr as number) / 32, 10);
+    }
     const overhead = rows('overhead');
     expect(new Set(overhead.map((r) => r.backend))).toEqual(new Set(['cpu', 'wasm']));
     for (const r of overhead) expect(r.msPerStep).toBeGreaterThan(0);
