@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
+import { ENormError } from '../../src/errors.js';
 import { enormStep } from '../../src/tfjs/index.js';
 
 export type Make = () => tf.LayersModel;
@@ -113,4 +114,38 @@ export async function trainWithENorm(make: Make = mlp, shape: number[] = [8], op
     await enormStep(model, { optimizer, c: 1.2, ...options });
   }
   return Promise.all(model.weights.map(async (w) => (await w.read().data()) as Float32Array));
+}
+
+/** All weights, read back. */
+const weightValues = (model: tf.LayersModel) => Promise.all(model.weights.map(async (w) => Array.from(await w.read().data())));
+
+/**
+ * A weight already NaN before the cycle (a diverged SGD step) is E_NONFINITE naming it, and no variable
+ * changes. `value` is what the message says of it: the host names the value, the GPU only where it is.
+ */
+export async function checkNonFiniteRefused(value: 'NaN' | 'not finite'): Promise<void> {
+  const { model, optimizer } = await trained(mlp, [8], 1);
+  const kernel = model.layers[1].getWeights()[0];
+  const broken = Float32Array.from(await kernel.data()); // data(): webgpu in Node cannot read synchronously
+  broken[3] = NaN;
+  model.layers[1].setWeights([tf.tensor(broken, kernel.shape), ...model.layers[1].getWeights().slice(1)]);
+  const before = await weightValues(model);
+  const err = await enormStep(model, { optimizer }).catch((e) => e);
+  expect(err).toBeInstanceOf(ENormError);
+  expect(err.code).toBe('E_NONFINITE');
+  expect(err.message).toMatch(new RegExp(String.raw`layer '${model.layers[1].name}' weight\[3\] is ${value} before rescaling`));
+  expect(await weightValues(model)).toEqual(before);
+}
+
+/** A rescaling that overflows float32 (c = 1e-80) is E_OVERFLOW naming the layer, and no variable changes. */
+export async function checkOverflowRefused(): Promise<tf.LayersModel> {
+  const { model, optimizer } = await trained(mlp, [8], 1);
+  const before = await weightValues(model);
+  const err = await enormStep(model, { optimizer, c: 1e-80 }).catch((e) => e);
+  expect(err).toBeInstanceOf(ENormError);
+  expect(err.code).toBe('E_OVERFLOW');
+  expect(err.message).toMatch(new RegExp(String.raw`layer '(${model.layers.map((l) => l.name).join('|')})' (weight|bias)\[\d+\] became`));
+  expect(await weightValues(model)).toEqual(before);
+  await enormStep(model, { optimizer }); // and the next step works
+  return model;
 }
