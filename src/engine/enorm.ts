@@ -185,13 +185,18 @@ export class ENorm {
     const { k, f32 } = this.host('upload');
     this.discardSums();
     this.plan.tensors.forEach((t, i) => {
-      [t.data, ...t.companions].forEach((data, j) => {
-        const ptr = j === 0 ? this.tensorPointers[i] : this.companionPointers[i][j - 1];
+      this.arrayPointers(i).forEach((ptr, j) => {
+        const data = j === 0 ? t.data : t.companions[j - 1];
         f32.set(data, ptr >> 2);
         const bad = k.firstNonFinite(ptr, data.length);
         if (bad >= 0) throw nonFiniteError(t, j, bad, data[bad]);
       });
     });
+  }
+
+  /** Byte pointers of plan tensor i (j = 0) and of its companions (j = 1, 2, ...), in engine memory. */
+  arrayPointers(i: number): number[] {
+    return [this.tensorPointers[i], ...this.companionPointers[i]];
   }
 
   /** Voids the sums gathered from earlier weights; call after new values are written to engine memory. */
@@ -207,17 +212,15 @@ export class ENorm {
   download(): void {
     const { k, f32 } = this.host('download');
     this.plan.tensors.forEach((t, i) => {
-      const ptrs = [this.tensorPointers[i], ...this.companionPointers[i]];
-      ptrs.forEach((ptr, j) => {
+      this.arrayPointers(i).forEach((ptr, j) => {
         const bad = k.firstNonFinite(ptr, t.data.length);
         if (bad >= 0) throw overflowError(t, j, bad, f32[(ptr >> 2) + bad]);
       });
     });
     this.plan.tensors.forEach((t, i) => {
-      t.data.set(f32.subarray(this.tensorPointers[i] >> 2, (this.tensorPointers[i] >> 2) + t.data.length));
-      t.companions.forEach((m, j) => {
-        const p = this.companionPointers[i][j] >> 2;
-        m.set(f32.subarray(p, p + m.length));
+      this.arrayPointers(i).forEach((ptr, j) => {
+        const data = j === 0 ? t.data : t.companions[j - 1];
+        data.set(f32.subarray(ptr >> 2, (ptr >> 2) + data.length));
       });
     });
   }

@@ -24,7 +24,7 @@ export class HostStep {
     // data(), not dataSync(): some backends can only read back asynchronously.
     const values = await Promise.all(this.slots.map((s) => valueOf(s.variable).data()));
     this.slots.forEach((s, i) => s.data.set(values[i] as Float32Array));
-    this.engine.step(); // throws E_OVERFLOW before writing anything
+    this.engine.step(); // throws E_NONFINITE or E_OVERFLOW before writing anything
     for (const s of this.slots) {
       const value = tf.tensor(s.data, s.variable.shape as number[], 'float32');
       assignTo(s.variable, value);

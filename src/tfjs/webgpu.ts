@@ -36,6 +36,12 @@ export function activeWebGPU(): TfWebGPU {
   return b as TfWebGPU;
 }
 
+/** The GPU buffer of a tensor, uploading its values first if they are only on the host (allocating one if it has none). */
+function bufferOf(tb: TfWebGPU, t: tf.Tensor): GPUBuffer {
+  tb.uploadToGPU(t.dataId);
+  return tb.tensorMap.get(t.dataId)!.resource as GPUBuffer;
+}
+
 interface Item {
   variable: ModelVariable;
   /** Byte pointer in engine memory and f32 count. */
@@ -44,6 +50,14 @@ interface Item {
   /** Plan tensor and 0 (the tensor) or 1 + companion index, for error messages. */
   tensor: number;
   j: number;
+}
+
+interface Bad { item: number; index: number }
+
+/** The first item whose scan slot found a NaN / Inf, and where; null when all are finite. */
+function firstBad(slots: number[], status: Int32Array): Bad | null {
+  const item = slots.findIndex((s) => status[s] >= 0);
+  return item < 0 ? null : { item, index: status[slots[item]] };
 }
 
 export class WebGPUStep {
@@ -58,8 +72,8 @@ export class WebGPUStep {
     const engine = ENorm.onDevice(network, gpu, options);
     const items: Item[] = [];
     engine.plan.tensors.forEach((t, i) => {
-      [t.data, ...t.companions].forEach((data, j) => {
-        const ptr = j === 0 ? engine.tensorPointers[i] : engine.companionPointers[i][j - 1];
+      engine.arrayPointers(i).forEach((ptr, j) => {
+        const data = j === 0 ? t.data : t.companions[j - 1];
         items.push({ variable: variableOf.get(data)!, ptr, n: data.length, tensor: i, j });
       });
     });
@@ -69,17 +83,10 @@ export class WebGPUStep {
   async run(): Promise<void> {
     const tb = activeWebGPU();
     const { engine, gpu, items } = this;
-    const sources = items.map(({ variable }) => {
-      const { dataId } = valueOf(variable);
-      tb.uploadToGPU(dataId); // a no-op when the value is already on the GPU
-      return tb.tensorMap.get(dataId)!.resource as GPUBuffer;
-    });
+    const sources = items.map(({ variable }) => bufferOf(tb, valueOf(variable)));
     const results = items.map((it) => tf.engine().makeTensorFromTensorInfo(tb.makeTensorInfo(it.variable.shape as number[], 'float32')));
     try {
-      const targets = results.map((r) => {
-        tb.uploadToGPU(r.dataId); // allocates its buffer
-        return tb.tensorMap.get(r.dataId)!.resource as GPUBuffer;
-      });
+      const targets = results.map((r) => bufferOf(tb, r));
       // Into tfjs's own command encoder, after the work it has queued (the SGD step).
       const encoder = this.encoderAfterTfjs(tb);
       this.copyIn(encoder, sources);
@@ -89,9 +96,8 @@ export class WebGPUStep {
       gpu.encode(encoder);
       items.forEach((it, k) => encoder.copyBufferToBuffer(gpu.memory, it.ptr, targets[k], 0, 4 * it.n));
       tb.submitQueue();
-      const status = await gpu.readStatus();
-      const bad = slots.findIndex((s) => status[s] >= 0);
-      if (bad >= 0) throw await this.diagnose(tb, sources, bad, status[slots[bad]]);
+      const bad = firstBad(slots, await gpu.readStatus());
+      if (bad) throw await this.diagnose(tb, sources, bad);
       items.forEach((it, k) => assignTo(it.variable, results[k]));
     } finally {
       for (const r of results) r.dispose();
@@ -113,19 +119,18 @@ export class WebGPUStep {
   }
 
   /**
-   * Item `bad` came out of the cycle non-finite at `index`. Only on this error path are the inputs
-   * (unchanged: nothing was assigned) scanned too, to tell a diverged SGD step from an overflow.
+   * An item came out of the cycle non-finite. Only on this error path are the inputs (unchanged:
+   * nothing was assigned) scanned too, to tell a diverged SGD step from an overflow.
    */
-  private async diagnose(tb: TfWebGPU, sources: GPUBuffer[], bad: number, index: number): Promise<Error> {
+  private async diagnose(tb: TfWebGPU, sources: GPUBuffer[], after: Bad): Promise<Error> {
     const { engine, gpu, items } = this;
     const encoder = this.encoderAfterTfjs(tb);
     this.copyIn(encoder, sources);
     const slots = items.map((it) => gpu.scanFinite(it.ptr, it.n));
     gpu.encode(encoder);
     tb.submitQueue();
-    const status = await gpu.readStatus();
-    const input = slots.findIndex((s) => status[s] >= 0);
-    if (input >= 0) return nonFiniteError(engine.plan.tensors[items[input].tensor], items[input].j, status[slots[input]]);
-    return overflowError(engine.plan.tensors[items[bad].tensor], items[bad].j, index);
+    const before = firstBad(slots, await gpu.readStatus());
+    const [make, { item, index }] = before ? [nonFiniteError, before] : [overflowError, after];
+    return make(engine.plan.tensors[items[item].tensor], items[item].j, index);
   }
 }
