@@ -199,30 +199,19 @@ export class WebGPUBackend implements DeviceBackend {
     const stride = PARAM_STRIDE / 4;
     const blocks = new Uint32Array(Math.max(1, calls.length) * stride);
     calls.forEach((c, k) => blocks.set(c.params, k * stride));
-    let rebind = this.bindGroup === null;
-    if (!this.paramBuffer || this.paramBuffer.size < blocks.byteLength) {
-      this.paramBuffer?.destroy();
-      this.paramBuffer = this.device.createBuffer({ label: 'enorm-params', size: blocks.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      this.uploaded = new Uint32Array(0);
-      rebind = true;
-    }
+    const { UNIFORM, STORAGE, COPY_SRC, COPY_DST, MAP_READ } = GPUBufferUsage;
+    const before = [this.paramBuffer, this.statusBuffer, this.scratchBuffer];
+    const statusBytes = 4 * Math.max(1, this.statusSlots);
+    this.paramBuffer = this.atLeast(this.paramBuffer, blocks.byteLength, 'enorm-params', UNIFORM | COPY_DST);
+    this.statusBuffer = this.atLeast(this.statusBuffer, statusBytes, 'enorm-status', STORAGE | COPY_SRC | COPY_DST);
+    this.statusRead = this.atLeast(this.statusRead, statusBytes, 'enorm-status-read', MAP_READ | COPY_DST);
+    this.scratchBuffer = this.atLeast(this.scratchBuffer, 4 * this.scratchWords, 'enorm-scratch', STORAGE);
+    if (this.paramBuffer !== before[0]) this.uploaded = new Uint32Array(0); // a new buffer holds no blocks
     if (blocks.length !== this.uploaded.length || blocks.some((x, k) => x !== this.uploaded[k])) {
       this.device.queue.writeBuffer(this.paramBuffer, 0, blocks);
       this.uploaded = blocks;
     }
-    const statusBytes = 4 * Math.max(1, this.statusSlots);
-    if (!this.statusBuffer || this.statusBuffer.size < statusBytes) {
-      this.statusBuffer?.destroy();
-      this.statusRead?.destroy();
-      this.statusBuffer = this.device.createBuffer({ label: 'enorm-status', size: statusBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-      this.statusRead = this.device.createBuffer({ label: 'enorm-status-read', size: statusBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      rebind = true;
-    }
-    if (!this.scratchBuffer || this.scratchBuffer.size < 4 * this.scratchWords) {
-      this.scratchBuffer?.destroy();
-      this.scratchBuffer = this.device.createBuffer({ label: 'enorm-scratch', size: 4 * this.scratchWords, usage: GPUBufferUsage.STORAGE });
-      rebind = true;
-    }
+    const rebind = this.bindGroup === null || [this.paramBuffer, this.statusBuffer, this.scratchBuffer].some((b, k) => b !== before[k]);
     if (this.statusSlots > 0) this.device.queue.writeBuffer(this.statusBuffer, 0, new Uint32Array(this.statusSlots).fill(NONE));
     if (rebind) {
       this.bindGroup = this.device.createBindGroup({
@@ -235,5 +224,12 @@ export class WebGPUBackend implements DeviceBackend {
         ],
       });
     }
+  }
+
+  /** `buffer` if it holds `bytes`, else a new one (the old one destroyed). */
+  private atLeast(buffer: GPUBuffer | null, bytes: number, label: string, usage: number): GPUBuffer {
+    if (buffer && buffer.size >= bytes) return buffer;
+    buffer?.destroy();
+    return this.device.createBuffer({ label, size: bytes, usage });
   }
 }
