@@ -10,6 +10,7 @@ import type { BackendName } from '../src/engine/backend.js';
 import { ENorm } from '../src/engine/enorm.js';
 import { convChain, mlp } from '../src/network/builders.js';
 import type { Network } from '../src/network/layers.js';
+import { median } from './stats.js';
 
 interface Case {
   name: string;
@@ -40,11 +41,6 @@ const { values } = parseArgs({
 const budgetMs = 1000 * Number(values.seconds);
 const backends = (values.backend ?? ['simd', 'scalar', 'js']) as BackendName[];
 const cases = CASES.filter((c) => !values.case || values.case.includes(c.name));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Median wall time of fn, repeated until the time budget is spent (at least 5 runs, after 2 warm-ups). */
 function time(fn: () => void): number {

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { useWebGPU } from '../scripts/webgpu-node.js';
 import { enormStep } from '../src/tfjs/index.js';
 import { accumulatorsOf } from '../src/tfjs/model.js';
+import { maxRelDiff, medianMs } from './stats.js';
 import { tfOpsCycle, type TfOpsCycle } from './tfops-cycle.js';
 
 const { values } = parseArgs({
@@ -65,13 +66,19 @@ const CASES: Case[] = [
   },
 ];
 
-async function msPerStep(c: Case, method: Method, cycle?: Cycle): Promise<number> {
-  const model = c.build(method === 'sgd+bn');
+/** The case's model compiled for momentum SGD, one step taken (creating the accumulators), and its seeded batch. */
+async function stepped(c: Case, bn: boolean) {
+  const model = c.build(bn);
   const optimizer = tf.train.momentum(0.01, 0.9);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   const x = tf.randomUniform([c.batch, ...c.input], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([c.batch], 0, 10, 'int32', 2), 10);
-  await model.trainOnBatch(x, y); // creates the momentum accumulators
+  await model.trainOnBatch(x, y);
+  return { model, optimizer, x, y };
+}
+
+async function msPerStep(c: Case, method: Method, cycle?: Cycle): Promise<number> {
+  const { model, optimizer, x, y } = await stepped(c, method === 'sgd+bn');
   const tfOps = cycle === 'tf-ops' ? await tfOpsCycle(model, optimizer, 1.2) : null;
   const cycleOn = cycle === 'readback' ? 'wasm' : undefined;
   // trainOnBatch reads the loss back, so GPU work a step queued (tf-ops) is paid within the next step.
@@ -81,27 +88,15 @@ async function msPerStep(c: Case, method: Method, cycle?: Cycle): Promise<number
     if (tfOps) tfOps.run();
     else await enormStep(model, { optimizer, c: 1.2, cycleOn });
   };
-  for (let i = 0; i < 3; i++) await step(); // warm-up: kernels compiled, ENorm plan built
-  const samples: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t = performance.now();
-    await step();
-    samples.push(performance.now() - t);
-  }
+  const ms = await medianMs(step, steps, 3); // warm-up: kernels compiled, ENorm plan built
   tf.dispose([x, y]);
   model.dispose();
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)];
+  return ms;
 }
 
 /** A model after one momentum step, and a way to put its weights and momentum back to that state. */
 async function trainedOnce(c: Case) {
-  const model = c.build(false);
-  const optimizer = tf.train.momentum(0.01, 0.9);
-  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
-  const x = tf.randomUniform([c.batch, ...c.input], 0, 1, 'float32', 1);
-  const y = tf.oneHot(tf.randomUniform([c.batch], 0, 10, 'int32', 2), 10);
-  await model.trainOnBatch(x, y);
+  const { model, optimizer, x, y } = await stepped(c, false);
   tf.dispose([x, y]);
   const variables = [...model.weights.map((w) => w.read() as tf.Variable), ...(await accumulatorsOf(optimizer)).values()];
   const saved = variables.map((v) => v.clone());
@@ -131,23 +126,10 @@ async function cycleAlone(c: Case, cycle: Cycle): Promise<{ ms: number; maxRelDi
   const reference = await weights();
   restore();
   await cycleOnce(model, optimizer, cycle, tfOps);
-  const mine = await weights();
-  let maxRelDiff = 0;
-  mine.forEach((w, i) => {
-    let num = 0;
-    let den = 0;
-    w.forEach((v, k) => { num = Math.max(num, Math.abs(v - reference[i][k])); den = Math.max(den, Math.abs(reference[i][k])); });
-    maxRelDiff = Math.max(maxRelDiff, num / den);
-  });
-  const samples: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t = performance.now();
-    await cycleOnce(model, optimizer, cycle, tfOps);
-    samples.push(performance.now() - t);
-  }
+  const diff = maxRelDiff(await weights(), reference);
+  const ms = await medianMs(() => cycleOnce(model, optimizer, cycle, tfOps), steps, 0);
   dispose();
-  samples.sort((a, b) => a - b);
-  return { ms: samples[Math.floor(samples.length / 2)], maxRelDiff };
+  return { ms, maxRelDiff: diff };
 }
 
 const rows: Record<string, unknown>[] = [];

@@ -11,6 +11,7 @@ import { resolveOptions } from '../../src/engine/options.js';
 import { referenceCycle, referenceEnergy } from '../../src/reference/reference.js';
 import { accumulatorsOf, bindModel, valueOf } from '../../src/tfjs/model.js';
 import type { Context, Task } from './context.js';
+import { maxRelDiff } from '../stats.js';
 import { jacobiCycle } from './jacobi.js';
 import { fcNet } from './models.js';
 import { ResultFile, type Row } from './store.js';
@@ -31,17 +32,6 @@ export interface ConvergenceSummaryRow extends Row {
 
 const FIXED_POINT_CYCLES = 5000;
 const FIXED_POINT_STEP = 1e-14;
-
-function maxRelDiff(a: Float64Array[], b: Float64Array[]): number {
-  let worst = 0;
-  a.forEach((t, i) => {
-    let num = 0;
-    let den = 0;
-    t.forEach((v, k) => { num = Math.max(num, Math.abs(v - b[i][k])); den = Math.max(den, Math.abs(b[i][k])); });
-    worst = Math.max(worst, den > 0 ? num / den : num);
-  });
-  return worst;
-}
 
 export function convergenceTasks(ctx: Context): Task[] {
   const { fc, convergence } = ctx.protocol;

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { enormStep } from '../../src/tfjs/index.js';
 import { batchOf } from '../data/images.js';
+import { medianMs } from '../stats.js';
 import type { Context, Task } from './context.js';
 import { convNet, fcNet } from './models.js';
 import { ResultFile, type Row } from './store.js';
@@ -24,17 +25,10 @@ async function medianStepMs(ctx: Context, m: Method, layout: 'flat' | 'image', b
     await model.trainOnBatch(x, y);
     if (m.enormC !== null) await enormStep(model, { optimizer, c: m.enormC });
   };
-  for (let i = 0; i < 2; i++) await step(); // compiles kernels, builds the ENorm plan
-  const ms: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t = performance.now();
-    await step();
-    ms.push(performance.now() - t);
-  }
+  const ms = await medianMs(step, steps, 2); // warm-up: compiles kernels, builds the ENorm plan
   tf.dispose([x, y]);
   model.dispose();
-  ms.sort((a, b) => a - b);
-  return ms[Math.floor(ms.length / 2)];
+  return ms;
 }
 
 export function overheadTasks(ctx: Context): Task[] {
