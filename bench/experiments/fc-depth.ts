@@ -6,7 +6,7 @@
 import { fcNet } from './models.js';
 import type { Context, Task } from './context.js';
 import type { FcMethod } from './protocol.js';
-import { ResultFile, type Row } from './store.js';
+import { bestLr, ResultFile, type Row } from './store.js';
 import { stepsOf, trainRun } from './train.js';
 
 export interface FcSearchRow extends Row { method: FcMethod; depth: number; lr: number; seed: number; epochs: number; valAccuracy: number; diverged: boolean }
@@ -31,13 +31,6 @@ export function fcDepthTasks(ctx: Context): Task[] {
       enormC: method.startsWith('enorm') ? p.c : null, seed, onStep: () => progress(1),
     });
 
-  /** The searched lr with the best validation accuracy (ties: the smaller lr). */
-  const bestLr = (method: FcMethod, depth: number) => {
-    const rows = p.lrGrid[method].map((lr) => search.find({ method, depth, lr }));
-    if (rows.some((r) => !r)) throw new Error(`fc-depth: lr search for ${method} at depth ${depth} is incomplete`);
-    return rows.reduce((best, r) => (r!.valAccuracy > best!.valAccuracy ? r : best))!.lr;
-  };
-
   const tasks: Task[] = [];
   for (const depth of p.depths) {
     for (const method of p.methods) {
@@ -58,7 +51,7 @@ export function fcDepthTasks(ctx: Context): Task[] {
           done: () => !!results.find({ method, depth, seed }),
           run: async (progress) => {
             await ctx.use(ctx.backends.fc);
-            const lr = bestLr(method, depth);
+            const lr = bestLr(search, { method, depth }, p.lrGrid[method], `fc-depth ${method} at depth ${depth}`);
             const r = await run(method, depth, seed, lr, testRows, progress);
             results.add({
               method, depth, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,

@@ -7,7 +7,7 @@
 import { convNet } from './models.js';
 import type { Context, Task } from './context.js';
 import type { ConvMethod } from './protocol.js';
-import { ResultFile, type Row } from './store.js';
+import { bestLr, ResultFile, type Row } from './store.js';
 import { stepsOf, trainRun } from './train.js';
 
 export interface SmallBatchSearchRow extends Row { method: ConvMethod; batchSize: number; lr: number; seed: number; epochs: number; valAccuracy: number; diverged: boolean }
@@ -33,14 +33,12 @@ export function smallBatchTasks(ctx: Context): Task[] {
       enormC: method === 'enorm' ? p.c : null, seed, onStep: () => progress(1), beforeEval: () => ctx.use(ctx.backends.convEval),
     });
 
-  /** The batch-32 lr with the best validation accuracy (ties: the smaller), scaled to batchSize. */
+  /** The batch-32 lr with the best validation accuracy, scaled to batchSize. */
   const lrFor = (method: ConvMethod, batchSize: number) => {
     const grid = lrs(method, SEARCH_BATCH);
     if (grid.length === 1) return lrs(method, batchSize)[0];
-    const rows = grid.map((lr) => search.find({ method, batchSize: SEARCH_BATCH, lr }));
-    if (rows.some((r) => !r)) throw new Error(`small-batch: lr search for ${method} at batch ${SEARCH_BATCH} is incomplete`);
-    const best = rows.reduce((b, r) => (r!.valAccuracy > b!.valAccuracy ? r : b))!;
-    return lrs(method, batchSize)[grid.indexOf(best.lr)];
+    const best = bestLr(search, { method, batchSize: SEARCH_BATCH }, grid, `small-batch ${method} at batch ${SEARCH_BATCH}`);
+    return lrs(method, batchSize)[grid.indexOf(best)];
   };
 
   const tasks: Task[] = [];

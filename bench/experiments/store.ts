@@ -34,3 +34,13 @@ export class ResultFile<R extends Row> {
     renameSync(tmp, this.path);
   }
 }
+
+/**
+ * The lr of `grid` whose search row (the rows matching `key` plus that lr) has the best validation
+ * accuracy; ties go to the earlier lr. Throws when a row is missing.
+ */
+export function bestLr<R extends Row & { lr: number; valAccuracy: number }>(search: ResultFile<R>, key: Partial<R>, grid: number[], what: string): number {
+  const rows = grid.map((lr) => search.find({ ...key, lr } as Partial<R>));
+  if (rows.some((r) => !r)) throw new Error(`${what}: the lr search is incomplete`);
+  return rows.reduce((best, r) => (r!.valAccuracy > best!.valAccuracy ? r : best))!.lr;
+}
