@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
-import { useWebGPU } from '../scripts/webgpu-node.js';
+import { describeAdapter, useWebGPU } from '../scripts/webgpu-node.js';
 import { enormStep } from '../src/tfjs/index.js';
 import { accumulatorsOf } from '../src/tfjs/model.js';
 import { maxRelDiff, medianMs } from './stats.js';
@@ -164,7 +164,7 @@ async function timeCycles(c: Case, backend: string): Promise<void> {
 for (const backend of backends) {
   if (backend === 'webgpu') {
     const info = await useWebGPU();
-    emit({ backend, adapter: `${info?.vendor ?? '?'} ${info?.architecture ?? ''} ${info?.description ?? ''}`.trim() });
+    emit({ backend, adapter: describeAdapter(info) });
   } else {
     await tf.setBackend(backend);
   }

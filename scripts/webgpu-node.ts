@@ -13,6 +13,10 @@ const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 /** Software rasterisers that expose WebGPU on the CPU. */
 const SOFTWARE = /swiftshader|llvmpipe|lavapipe|software/i;
 
+/** "vendor architecture description", for logs and result rows. */
+export const describeAdapter = (info: GPUAdapterInfo | undefined) =>
+  info ? `${info.vendor} ${info.architecture} ${info.description}`.replace(/\s+/g, ' ').trim() : 'unknown adapter';
+
 export const isSoftwareAdapter = (info: GPUAdapterInfo) => SOFTWARE.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
 
 function ensureRuntimeDir(): void {

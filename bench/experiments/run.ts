@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { loadFashion } from '../data/fashion-mnist.js';
 import { seededSplit } from '../data/images.js';
 import { mulberry32 } from '../../src/network/random.js';
-import { probeHardwareAdapter, useWebGPU } from '../../scripts/webgpu-node.js';
+import { describeAdapter, probeHardwareAdapter, useWebGPU } from '../../scripts/webgpu-node.js';
 import type { Backends, Context, Task } from './context.js';
 import { convergenceTasks } from './convergence.js';
 import { fcDepthTasks } from './fc-depth.js';
@@ -57,8 +57,7 @@ function checkProtocol(): void {
 
 async function detectBackends(): Promise<Backends & { hardware: boolean }> {
   const hw = await probeHardwareAdapter();
-  const describe = (i: GPUAdapterInfo) => `${i.vendor} ${i.architecture} ${i.description}`.replace(/\s+/g, ' ').trim();
-  if (hw) return { fc: 'webgpu', conv: 'webgpu', convEval: 'webgpu', all: opts.backends ?? ['cpu', 'wasm', 'webgpu'], adapter: describe(hw), hardware: true };
+  if (hw) return { fc: 'webgpu', conv: 'webgpu', convEval: 'webgpu', all: opts.backends ?? ['cpu', 'wasm', 'webgpu'], adapter: describeAdapter(hw), hardware: true };
   return { fc: 'wasm', conv: 'cpu', convEval: 'wasm', all: opts.backends ?? ['cpu', 'wasm', 'webgpu'], hardware: false };
 }
 
@@ -75,7 +74,7 @@ async function main(): Promise<void> {
   const use = async (backend: string) => {
     if (backend === 'webgpu' && !webgpuReady) {
       const info = await useWebGPU({ hardware: backends.hardware });
-      backends.adapter ??= `${info?.vendor ?? ''} ${info?.architecture ?? ''} ${info?.description ?? ''}`.replace(/\s+/g, ' ').trim();
+      backends.adapter ??= describeAdapter(info);
       webgpuReady = true;
     }
     if (tf.getBackend() !== backend && !(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} is not available`);

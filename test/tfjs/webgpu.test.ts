@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { enormStep } from '../../src/tfjs/index.js';
+import { describeAdapter } from '../../scripts/webgpu-node.js';
 import { useWebGPU } from '../helpers/webgpu.js';
 import { checkNonFiniteRefused, checkOverflowRefused, checkStepPreserves, convBn, maxRelDiff, mlp, MODELS, trained, trainWithENorm } from './models.js';
 
@@ -22,7 +23,7 @@ async function countReadbacks(body: () => Promise<void>): Promise<number> {
 describe('enormStep on the tfjs webgpu backend (Dawn; SwiftShader without a GPU)', () => {
   beforeAll(async () => {
     const info = await useWebGPU();
-    console.log(`webgpu adapter: ${info?.vendor ?? '?'} ${info?.architecture ?? ''} ${info?.description ?? ''}`);
+    console.log(`webgpu adapter: ${describeAdapter(info)}`);
   });
 
   it.each(MODELS)('$name: predictions kept, energy down, weight x momentum unchanged', async ({ make, shape }) => {
