@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { ENormError } from '../../src/errors.js';
 import { enormStep } from '../../src/tfjs/index.js';
+import { maxRelDiff } from '../helpers/nets.js';
+
+export { maxRelDiff };
 
 export type Make = () => tf.LayersModel;
 
@@ -52,13 +55,6 @@ export async function energy(model: tf.LayersModel): Promise<number> {
     e += ((await w.read().data()) as Float32Array).reduce((a, x) => a + x * x, 0);
   }
   return e;
-}
-
-export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) { num = Math.max(num, Math.abs(a[i] - b[i])); den = Math.max(den, Math.abs(b[i])); }
-  return num / den;
 }
 
 /**
