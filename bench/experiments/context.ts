@@ -34,3 +34,12 @@ export interface Task {
 }
 
 export const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The first rows of each part of the split that an experiment's protocol asks for. */
+export function rowsFor(ctx: Context, sizes: { trainRows: number; validationRows: number; testRows: number }) {
+  return {
+    trainRows: ctx.split.train.slice(0, sizes.trainRows),
+    validationRows: ctx.split.validation.slice(0, sizes.validationRows),
+    testRows: ctx.split.test.slice(0, sizes.testRows),
+  };
+}

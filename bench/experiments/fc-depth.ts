@@ -4,7 +4,7 @@
  * seed trains with it and is scored on the test rows.
  */
 import { fcNet } from './models.js';
-import type { Context, Task } from './context.js';
+import { rowsFor, type Context, type Task } from './context.js';
 import type { FcMethod } from './protocol.js';
 import { bestLr, ResultFile, type Row } from './store.js';
 import { stepsOf, trainRun } from './train.js';
@@ -19,9 +19,7 @@ export function fcDepthTasks(ctx: Context): Task[] {
   const p = ctx.protocol.fc;
   const search = new ResultFile<FcSearchRow>(ctx.resultsDir, 'fc-depth.lr-search');
   const results = new ResultFile<FcRow>(ctx.resultsDir, 'fc-depth');
-  const trainRows = ctx.split.train.slice(0, p.trainRows);
-  const validationRows = ctx.split.validation.slice(0, p.validationRows);
-  const testRows = ctx.split.test.slice(0, p.testRows);
+  const { trainRows, validationRows, testRows } = rowsFor(ctx, p);
   const steps = stepsOf(trainRows.length, p.batchSize, p.epochs);
 
   const run = (method: FcMethod, depth: number, seed: number, lr: number, evalRows: number[], progress: (n: number) => void) =>

@@ -5,7 +5,7 @@
  * rows at batch 32 (seed 0), scaled linearly with the batch size.
  */
 import { convNet } from './models.js';
-import type { Context, Task } from './context.js';
+import { rowsFor, type Context, type Task } from './context.js';
 import type { ConvMethod } from './protocol.js';
 import { bestLr, ResultFile, type Row } from './store.js';
 import { stepsOf, trainRun } from './train.js';
@@ -20,9 +20,7 @@ export function smallBatchTasks(ctx: Context): Task[] {
   const p = ctx.protocol.smallBatch;
   const search = new ResultFile<SmallBatchSearchRow>(ctx.resultsDir, 'small-batch.lr-search');
   const results = new ResultFile<SmallBatchRow>(ctx.resultsDir, 'small-batch');
-  const trainRows = ctx.split.train.slice(0, p.trainRows);
-  const validationRows = ctx.split.validation.slice(0, p.validationRows);
-  const testRows = ctx.split.test.slice(0, p.testRows);
+  const { trainRows, validationRows, testRows } = rowsFor(ctx, p);
   const SEARCH_BATCH = 32;
   const lrs = (method: ConvMethod, batchSize: number) => p.lrFactors.map((f) => +(p.lrAt32[method] * (batchSize / SEARCH_BATCH) * f).toPrecision(4));
 
