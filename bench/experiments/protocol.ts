@@ -61,9 +61,9 @@ export const PROTOCOLS: Record<Protocol['name'], Protocol> = {
       lrGrid: { baseline: [0.01, 0.03, 0.1], enorm: [0.01, 0.03, 0.1], bn: [0.03, 0.1, 0.3], 'enorm+bn': [0.03, 0.1, 0.3] },
     },
     smallBatch: {
-      channels: [8, 16, 16], downsample: 2, batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 1_000, validationRows: 2_000, testRows: 10_000,
-      epochs: 2, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2, 3],
-      lrAt32: { baseline: 0.02, bn: 0.05, gn: 0.05, enorm: 0.02 }, lrFactors: [0.5, 1, 2],
+      channels: [8, 16, 16], downsample: 2, batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 4_000, validationRows: 2_000, testRows: 10_000,
+      epochs: 3, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2, 3],
+      lrAt32: { baseline: 0.1, bn: 0.2, gn: 0.2, enorm: 0.1 }, lrFactors: [0.5, 1, 2],
     },
     overhead: { steps: 10, fcBatch: 256, convBatch: 32 },
     convergence: { cycles: 300, trainEpochs: 5 },
@@ -79,7 +79,7 @@ export const PROTOCOLS: Record<Protocol['name'], Protocol> = {
     smallBatch: {
       channels: [4, 8, 8], downsample: 2, batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 256, validationRows: 256, testRows: 1_000,
       epochs: 1, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2, 3],
-      lrAt32: { baseline: 0.02, bn: 0.05, gn: 0.05, enorm: 0.02 }, lrFactors: [1],
+      lrAt32: { baseline: 0.1, bn: 0.2, gn: 0.2, enorm: 0.1 }, lrFactors: [1],
     },
     overhead: { steps: 3, fcBatch: 256, convBatch: 32 },
     convergence: { cycles: 20, trainEpochs: 1 },

@@ -17,6 +17,7 @@ import { seededSplit } from '../data/images.js';
 import { mulberry32 } from '../../src/network/random.js';
 import { describeAdapter, probeHardwareAdapter, useWebGPU } from '../../scripts/webgpu-node.js';
 import type { Backends, Context, Task } from './context.js';
+import { useFastConvFilterGradient } from './conv-filter-grad.js';
 import { convergenceTasks } from './convergence.js';
 import { fcDepthTasks } from './fc-depth.js';
 import { overheadTasks } from './overhead.js';
@@ -69,6 +70,7 @@ async function report(): Promise<void> {
 async function main(): Promise<void> {
   checkProtocol();
   if (opts.reportOnly) return report();
+  useFastConvFilterGradient(); // conv nets train on cpu; tfjs's filter gradient there is ~12x slower
   const backends = await detectBackends();
   let webgpuReady = false;
   const use = async (backend: string) => {
