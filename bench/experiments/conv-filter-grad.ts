@@ -15,7 +15,8 @@ interface CpuBackend { data: { get(id: unknown): { values: Float32Array } }; mak
 interface FilterAttrs { strides: number | [number, number]; pad: 'valid' | 'same' | number; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number] }
 
 function filterGradient(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const { x, dy } = args.inputs;
+  const x = args.inputs.x!;
+  const dy = args.inputs.dy!;
   const attrs = args.attrs as unknown as FilterAttrs;
   if (attrs.dataFormat === 'NCHW') return original!.kernelFunc(args as never) as tf.TensorInfo;
   const backend = args.backend as CpuBackend;

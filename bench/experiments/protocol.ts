@@ -63,7 +63,7 @@ export const PROTOCOLS: Record<Protocol['name'], Protocol> = {
     smallBatch: {
       channels: [8, 16, 16], downsample: 2, batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 4_000, validationRows: 2_000, testRows: 10_000,
       epochs: 3, momentum: 0.9, weightDecay: 1e-3, c: 1.1, seeds: [1, 2, 3],
-      lrAt32: { baseline: 0.1, bn: 0.2, gn: 0.2, enorm: 0.1 }, lrFactors: [0.5, 1, 2],
+      lrAt32: { baseline: 0.1, bn: 0.2, gn: 0.2, enorm: 0.1 }, lrFactors: [0.5, 1, 2, 4],
     },
     overhead: { steps: 10, fcBatch: 256, convBatch: 32 },
     convergence: { cycles: 300, trainEpochs: 5 },

@@ -15,7 +15,7 @@ const CASES: Case[] = [
   { batch: 2, height: 9, width: 6, inChannels: 2, outChannels: 3, kernel: [4, 3], strides: [3, 2], pad: 'same' },
 ];
 
-function randomTensor(shape: number[], rand: () => number, zeros = 0): tf.Tensor4D {
+function randomTensor(shape: [number, number, number, number], rand: () => number, zeros = 0): tf.Tensor4D {
   const n = shape.reduce((a, b) => a * b, 1);
   return tf.tensor(Array.from({ length: n }, () => (rand() < zeros ? 0 : rand() * 2 - 1)), shape) as tf.Tensor4D;
 }
@@ -23,7 +23,7 @@ function randomTensor(shape: number[], rand: () => number, zeros = 0): tf.Tensor
 /** dW from tfjs's conv2d gradient, with whichever Conv2DBackpropFilter kernel is registered. */
 function filterGradient(c: Case, x: tf.Tensor4D, dy: tf.Tensor4D, filter: tf.Tensor4D): Float32Array {
   return tf.tidy(() => {
-    const g = tf.grad((w: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(x, w, c.strides, c.pad), dy)))(filter);
+    const g = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, c.strides, c.pad), dy)))(filter);
     return g.dataSync() as Float32Array;
   });
 }
