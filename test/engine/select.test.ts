@@ -9,7 +9,7 @@ describe('backend selection by feature detection', () => {
   it("'auto' falls back to the scalar build when the runtime rejects Wasm SIMD", async () => {
     const real = WebAssembly.validate.bind(WebAssembly);
     // A runtime without SIMD: every module using v128 fails validation.
-    const { SIMD_WASM_BASE64 } = await import('../../src/engine/wasm/binaries.generated.js');
+    const { WASM_BASE64: SIMD_WASM_BASE64 } = await import('../../src/engine/wasm/binaries.simd.generated.js');
     const simd = Uint8Array.from(atob(SIMD_WASM_BASE64), (c) => c.charCodeAt(0));
     vi.spyOn(WebAssembly, 'validate').mockImplementation((b) => {
       const bytes = b instanceof Uint8Array ? b : new Uint8Array(b as ArrayBuffer);

@@ -1,8 +1,9 @@
 import { instantiate } from '@assemblyscript/loader';
 import type { Backend, Kernels } from '../backend.js';
-import { SCALAR_WASM_BASE64, SIMD_WASM_BASE64 } from './binaries.generated.js';
+import { simdSupported, wasmModule, type WasmKind } from './modules.js';
 
-export type WasmKind = 'simd' | 'scalar';
+export { simdSupported };
+export type { WasmKind };
 
 /** The raw exports of assembly/index.ts (both builds export the same names). */
 interface WasmExports extends Kernels {
@@ -12,44 +13,6 @@ interface WasmExports extends Kernels {
 const PAGE = 65536;
 /** wasm32 linear memory cannot exceed 4 GiB. */
 const MAX_BYTES = 65536 * PAGE;
-
-const BASE64: Record<WasmKind, string> = { simd: SIMD_WASM_BASE64, scalar: SCALAR_WASM_BASE64 };
-const decoded: Partial<Record<WasmKind, Uint8Array<ArrayBuffer>>> = {};
-const compiled: Partial<Record<WasmKind, Promise<WebAssembly.Module>>> = {};
-let simdValid: boolean | undefined;
-
-/** The module bytes, decoded from base64 once. */
-function bytes(kind: WasmKind): Uint8Array<ArrayBuffer> {
-  let b = decoded[kind];
-  if (!b) {
-    const s = atob(BASE64[kind]);
-    b = new Uint8Array(s.length);
-    for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
-    decoded[kind] = b;
-  }
-  return b;
-}
-
-/** The compiled module, compiled at most once (a failed compile is retried on the next call). */
-function compiledModule(kind: WasmKind): Promise<WebAssembly.Module> {
-  let m = compiled[kind];
-  if (!m) {
-    m = WebAssembly.compile(bytes(kind));
-    m.catch(() => {
-      if (compiled[kind] === m) delete compiled[kind];
-    });
-    compiled[kind] = m;
-  }
-  return m;
-}
-
-/** Whether this runtime accepts the SIMD build (fixed-width 128-bit SIMD). */
-export function simdSupported(): boolean {
-  if (simdValid === undefined) {
-    simdValid = typeof WebAssembly === 'object' && WebAssembly.validate(bytes('simd'));
-  }
-  return simdValid;
-}
 
 const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 
@@ -61,7 +24,7 @@ export async function createWasmBackend(kind: WasmKind): Promise<Backend> {
       "enorm: this runtime does not support WebAssembly SIMD; use the 'scalar' or 'js' backend (or 'auto')",
     );
   }
-  const module = await compiledModule(kind);
+  const module = await wasmModule(kind);
   // The module imports nothing (stub runtime, abort disabled); the loader's default env is ignored.
   const { instance } = await instantiate<Record<string, unknown>>(module, {});
   // Raw exports: the loader's demangled wrappers take ...rest args and would allocate per call.
