@@ -23,6 +23,9 @@ export interface ENormErrorDetails {
   index?: number;
 }
 
+/** A registry symbol, so that errors from another copy of the package (CJS and ESM, enorm/tfjs) are recognised. */
+const BRAND = Symbol.for('enorm.ENormError');
+
 /** Every expected failure is an ENormError: a code, and a message that names the layer. */
 export class ENormError extends Error {
   readonly code: ENormErrorCode;
@@ -32,9 +35,15 @@ export class ENormError extends Error {
     this.name = 'ENormError';
     this.code = code;
     this.details = details;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 }
 
+/** True for an ENormError from any copy of enorm (ESM, CommonJS, or bundled into enorm/tfjs). */
 export function isENormError(e: unknown): e is ENormError {
   return e instanceof ENormError;
 }
