@@ -1,8 +1,8 @@
+/** The core entry: networks, the cycle driver on the Wasm (or JS) kernels, validation and the float64 reference. */
 export { balance, ENorm } from './engine/enorm.js';
 export type { BalanceReport, GroupScales } from './engine/enorm.js';
 export type { BalanceOptions, ENormOptions } from './engine/options.js';
 export type { Backend, BackendName, CycleKernels, DeviceBackend, Kernels } from './engine/backend.js';
-export { WebGPUBackend } from './engine/webgpu/backend.js';
 export type { BackendChoice } from './engine/select.js';
 export { createBackend } from './engine/select.js';
 export { simdSupported } from './engine/wasm/bridge.js';
@@ -21,5 +21,3 @@ export type { MlpOptions, ConvChainOptions, VggOptions, ResNetOptions } from './
 export { mulberry32 } from './network/random.js';
 export { balanceReference } from './reference/reference.js';
 export type { ReferenceResult } from './reference/reference.js';
-export { parseTfjsModel, serializeTfjsModel } from './model-io/tfjs-format.js';
-export type { TfjsModel } from './model-io/tfjs-format.js';

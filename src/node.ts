@@ -1,4 +1,5 @@
-/** Node entry: everything in 'enorm', plus reading and writing tfjs model files. */
+/** Node entry: everything in 'enorm' and 'enorm/model-io', plus reading and writing model files and the CLI. */
 export * from './index.js';
+export * from './model-io.js';
 export { readTfjsModelFile, writeTfjsModelFile } from './model-io/files.js';
 export { main as runCli } from './cli/main.js';
