@@ -1,0 +1,7 @@
+/** The runtime suite in Deno on dist/index.js: `deno test --no-check test/runtimes/deno.ts` (after `npm run build`). */
+import { CASES, type Enorm } from './suite.ts';
+
+declare const Deno: { test(name: string, fn: () => Promise<void>): void; version: { deno: string } };
+
+const enorm = (await import(new URL('../../dist/index.js', import.meta.url).href)) as Enorm;
+for (const { name, run } of CASES) Deno.test(`Deno ${Deno.version.deno}: ${name}`, () => run(enorm));
