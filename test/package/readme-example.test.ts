@@ -1,15 +1,17 @@
 /**
  * The package as users get it: `npm pack`, install the tarball into an empty project, and run the
  * README's example there in Node, Deno, Bun and headless Chromium (the README's browser snippet,
- * served over HTTP). Every runtime must print the same text, energies to the last digit.
+ * served over HTTP), and its worker in workerd. Every runtime must print the same energies, to the
+ * last digit.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { basename, extname, join, normalize } from 'node:path';
 import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { chromium } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../runtimes/chromium.ts';
@@ -44,6 +46,28 @@ function serve(dir: string): Promise<Server> {
     }
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/** A free loopback port (listen on 0, read it, close). */
+async function freePort(): Promise<number> {
+  const server = await serve('/nonexistent');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A workerd config, written next to `dir`, serving its ES modules and .wasm files (the entry first) on `port`. */
+function workerdConfig(dir: string, entry: string, port: number): string {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.js') || f.endsWith('.wasm')).sort((a, b) => Number(b === entry) - Number(a === entry));
+  // embed paths are relative to the config file
+  const modules = files.map((f) => `(name = "${f}", ${f.endsWith('.wasm') ? 'wasm' : 'esModule'} = embed "${basename(dir)}/${f}")`);
+  return `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = .worker)],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (modules = [${modules.join(', ')}], compatibilityDate = "2026-11-01");
+`;
 }
 
 describe('the packed tarball, installed into an empty project', () => {
@@ -90,6 +114,32 @@ describe('the packed tarball, installed into an empty project', () => {
   it('Bun prints exactly the same', async () => {
     const { stdout } = await run(bin('bun'), ['example.mjs'], { cwd: project });
     expect(stdout).toBe(nodeOutput);
+  });
+
+  it('workerd runs the README worker, bundled by esbuild under the workerd condition, with the same energies', async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    writeFileSync(join(project, 'worker.mjs'), readmeExample(readme, 'worker.mjs'));
+    const out = join(project, 'worker-dist');
+    await build({ entryPoints: [join(project, 'worker.mjs')], bundle: true, format: 'esm', outdir: out, conditions: ['workerd', 'worker', 'browser'], loader: { '.wasm': 'copy' }, logLevel: 'silent' });
+    const wasm = readdirSync(out).filter((f) => f.endsWith('.wasm'));
+    expect(wasm).toHaveLength(2); // the workerd build imports both .wasm files; the inlined build would bring none
+    const port = await freePort();
+    writeFileSync(join(project, 'workerd.capnp'), workerdConfig(out, 'worker.js', port));
+    const workerd = spawn(bin('workerd'), ['serve', join(project, 'workerd.capnp')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    workerd.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      let body: string | undefined;
+      await expect.poll(async () => {
+        body = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => undefined);
+        return body !== undefined || workerd.exitCode !== null;
+      }, { timeout: 60_000, interval: 200 }).toBe(true);
+      expect(stderr, stderr).not.toMatch(/error/i);
+      expect(workerd.exitCode, stderr).toBe(null);
+      expect(body).toBe(nodeOutput.split('\n')[0]);
+    } finally {
+      workerd.kill();
+    }
   });
 
   describe('Chromium, the README browser snippet', () => {
