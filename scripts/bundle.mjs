@@ -8,8 +8,9 @@
 //   dist/cli.js                                   the CLI
 // Prints the gzipped size of the core ESM entry (JS plus the inlined Wasm) and fails above the budget.
 import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
 import { chmod, copyFile, cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 const CORE_BUDGET_BYTES = 30 * 1024;
@@ -43,8 +44,9 @@ async function declarationFiles(dir) {
 }
 
 const { metafile } = await build({ ...library, ...esm, entryPoints: { ...LIBRARY_ENTRIES, node: 'src/node.ts' }, outdir: 'dist' });
+const edgeBuilds = [];
 for (const [runtime, suffix] of [['workerd', ''], ['edge-light', '?module']]) {
-  await build({ ...library, ...esm, entryPoints: WASM_ENTRIES, outdir: 'dist', entryNames: `[name].${runtime}`, chunkNames: `chunks/${runtime}-[hash]`, plugins: [staticWasm(suffix)] });
+  edgeBuilds.push(await build({ ...library, ...esm, entryPoints: WASM_ENTRIES, outdir: 'dist', entryNames: `[name].${runtime}`, chunkNames: `chunks/${runtime}-[hash]`, plugins: [staticWasm(suffix)] }));
 }
 
 await build({ ...library, format: 'cjs', entryPoints: LIBRARY_ENTRIES, outdir: 'dist/cjs' });
@@ -64,6 +66,15 @@ await build({ ...common, minify: false, packages: 'external', platform: 'node', 
 await chmod('dist/cli.js', 0o755);
 
 for (const kind of ['simd', 'scalar']) await cp(`build/enorm.${kind}.wasm`, `dist/enorm.${kind}.wasm`);
+// Every .wasm import of the edge builds names a shipped file, seen from the file that imports it.
+for (const { metafile: meta } of edgeBuilds) {
+  for (const [file, out] of Object.entries(meta.outputs)) {
+    for (const i of out.imports) {
+      if (!/\.wasm(\?module)?$/.test(i.path)) continue;
+      if (!existsSync(resolve(dirname(file), i.path.replace(/\?module$/, '')))) throw new Error(`bundle: ${file} imports ${i.path}, which is not in dist/`);
+    }
+  }
+}
 
 const gz = (bytes) => gzipSync(bytes, { level: 9 }).length;
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
