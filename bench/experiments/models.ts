@@ -18,8 +18,9 @@ export interface FcSpec {
 
 const decay = (lambda: number) => (lambda > 0 ? tf.regularizers.l2({ l2: lambda / 2 }) : undefined);
 
-function normLayer(norm: Norm, channels: number, weightDecay: number): tf.layers.Layer[] {
-  if (norm === 'bn') return [tf.layers.batchNormalization({ gammaRegularizer: decay(weightDecay) })];
+/** bnMomentum: the moving averages' decay (tfjs's default 0.99; PyTorch's default is tfjs 0.9). */
+function normLayer(norm: Norm, channels: number, weightDecay: number, bnMomentum = 0.99): tf.layers.Layer[] {
+  if (norm === 'bn') return [tf.layers.batchNormalization({ gammaRegularizer: decay(weightDecay), momentum: bnMomentum })];
   if (norm === 'gn') return [groupNormalization({ groups: Math.max(1, channels / 4) })];
   return [];
 }
@@ -45,6 +46,8 @@ export interface ConvSpec {
   downsample: number;
   norm: Norm;
   weightDecay: number;
+  /** Decay of BN's moving averages. */
+  bnMomentum: number;
   seed: number;
 }
 
@@ -54,7 +57,7 @@ export interface ConvSpec {
  * with biases, each followed by the norm layer and ReLU, a 1x1 convolution to the 10 classes and
  * global average pooling.
  */
-export function convNet({ channels, downsample, norm, weightDecay, seed }: ConvSpec): tf.Sequential {
+export function convNet({ channels, downsample, norm, weightDecay, bnMomentum, seed }: ConvSpec): tf.Sequential {
   const layers: tf.layers.Layer[] = [];
   if (downsample > 1) layers.push(tf.layers.averagePooling2d({ poolSize: downsample, inputShape: [28, 28, 1] }));
   channels.forEach((filters, i) => {
@@ -62,7 +65,7 @@ export function convNet({ channels, downsample, norm, weightDecay, seed }: ConvS
       filters, kernelSize: 3, strides: i === 0 ? 1 : 2, padding: 'same', inputShape: i === 0 && downsample <= 1 ? [28, 28, 1] : undefined,
       useBias: norm === 'none', kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + i }), kernelRegularizer: decay(weightDecay),
     }));
-    layers.push(...normLayer(norm, filters, weightDecay), tf.layers.reLU());
+    layers.push(...normLayer(norm, filters, weightDecay, bnMomentum), tf.layers.reLU());
   });
   layers.push(
     tf.layers.conv2d({ filters: 10, kernelSize: 1, kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + 99 }), kernelRegularizer: decay(weightDecay) }),

@@ -43,7 +43,7 @@ export function overheadTasks(ctx: Context): Task[] {
   }));
   const convMethods: Method[] = smallBatch.methods.map((name) => ({
     name, enormC: name === 'enorm' ? smallBatch.c : null,
-    build: () => convNet({ channels: smallBatch.channels, downsample: smallBatch.downsample, norm: name === 'bn' || name === 'gn' ? name : 'none', weightDecay: smallBatch.weightDecay, seed: 1 }),
+    build: () => convNet({ channels: smallBatch.channels, downsample: smallBatch.downsample, norm: name === 'bn' || name === 'gn' ? name : 'none', weightDecay: smallBatch.weightDecay, bnMomentum: smallBatch.bnMomentum, seed: 1 }),
   }));
   const tasks: Task[] = [];
   for (const backend of ctx.backends.all) {

@@ -26,7 +26,7 @@ export function smallBatchTasks(ctx: Context): Task[] {
 
   const run = (method: ConvMethod, batchSize: number, seed: number, lr: number, evalRows: number[], progress: (n: number) => void) =>
     trainRun({
-      build: () => convNet({ channels: p.channels, downsample: p.downsample, norm: method === 'bn' || method === 'gn' ? method : 'none', weightDecay: p.weightDecay, seed }),
+      build: () => convNet({ channels: p.channels, downsample: p.downsample, norm: method === 'bn' || method === 'gn' ? method : 'none', weightDecay: p.weightDecay, bnMomentum: p.bnMomentum, seed }),
       layout: 'image', data: ctx.data, trainRows, evalRows, batchSize, epochs: p.epochs, lr, momentum: p.momentum,
       enormC: method === 'enorm' ? p.c : null, seed, onStep: () => progress(1), beforeEval: () => ctx.use(ctx.backends.convEval),
     });
