@@ -87,9 +87,11 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   const fcStats = groupStats(fcRows, (r) => `${r.method}|${r.depth}`, (r) => r.testAccuracy);
   const fcTotal = fc.depths.length * fc.methods.length * fc.seeds.length;
   out.push('## 1. Deep fully connected nets: accuracy against depth', '');
+  const fcSteps = Math.floor(fc.trainRows / fc.batchSize) * fc.epochs;
   out.push(`Protocol: 784 → ${fc.width} → k × (${fc.width} → ${fc.width}) → 10, ReLU, no biases, He initialisation; SGD without momentum, batch ${fc.batchSize}, ` +
     `weight decay ${fc.weightDecay} (an L2 term of λ/2 on kernels and BN gammas), learning rate decayed linearly to 0 over ${plural(fc.epochs, 'epoch')}. ` +
-    `Methods: \`baseline\`, \`enorm\` (one cycle after every step, c = ${fc.c}), \`bn\` (BatchNorm before every ReLU), \`enorm+bn\`. ` +
+    `Methods: \`baseline\`, \`enorm\` (one cycle after every step, c = ${fc.c}), \`bn\` (BatchNorm before every ReLU, tfjs's moving-average decay 0.99: ` +
+    `after the ${fcSteps} steps of a run the averages keep ${(100 * 0.99 ** fcSteps).toFixed(0)} % of their initial values), \`enorm+bn\`. ` +
     `The learning rate of each method and depth is the best on the validation images (seed 0) among ${fc.methods.map((m) => `${m} {${fc.lrGrid[m].join(', ')}}`).join(', ')}. ` +
     `${plural(fc.epochs, 'epoch')}: the linear decay ends every run at lr 0, so the loss curves flatten by construction; more epochs did not fit the machine.`, '');
   out.push(`Runs done: ${fcRows.length} of ${fcTotal}.`, '');
@@ -129,7 +131,7 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   out.push(`Protocol: ${sb.downsample > 1 ? `the images average-pooled ${sb.downsample}× (an input layer), then ` : ''}three 3×3 convolutions (${sb.channels.join(', ')} channels; strides 1, 2, 2), each followed by the method's normalisation and ReLU, ` +
     `a 1×1 convolution to 10 classes and global average pooling (a scaled-down version of the paper's fully convolutional net). ` +
     `SGD with momentum ${sb.momentum} for every method, weight decay ${sb.weightDecay}, ${plural(sb.epochs, 'epoch')} with the learning rate decayed linearly to 0. ` +
-    `Methods: \`baseline\` (no normalisation, biases), \`bn\`, \`gn\` (GroupNormalization with groups of 4 channels, bench/experiments/group-norm.ts), ` +
+    `Methods: \`baseline\` (no normalisation, biases), \`bn\` (moving averages decay ${sb.bnMomentum}, PyTorch's default), \`gn\` (GroupNormalization with groups of 4 channels, bench/experiments/group-norm.ts), ` +
     `\`enorm\` (c = ${sb.c}, momentum buffers rescaled with the weights). ` +
     `Learning rate: ${sb.methods.map((m) => `${m} ${sb.lrAt32[m]}`).join(', ')} at batch 32` +
     (sb.lrFactors.length > 1 ? `, times the best of {${sb.lrFactors.join(', ')}} on the validation images at batch 32 (seed 0)` : '') +
@@ -142,6 +144,12 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   out.push(`| batch size | ${sb.methods.join(' | ')} |`, `|---|${sb.methods.map(() => '---').join('|')}|`);
   for (const b of sb.batchSizes) out.push(`| ${b} | ${sb.methods.map((m) => cell(sbStats.get(`${m}|${b}`))).join(' | ')} |`);
   out.push('');
+  out.push(`Steps per run: ${sb.batchSizes.map((b) => `${Math.floor(sb.trainRows / b) * sb.epochs} at batch ${b}`).join(', ')}.`, '');
+  const collapsed = sbRows.filter((r) => r.diverged || r.testAccuracy < 0.2);
+  if (collapsed.length) {
+    out.push(`Runs that diverged or ended below 20 % test accuracy (counted at the accuracy they ended with): ` +
+      `${collapsed.map((r) => `${r.method} b=${r.batchSize} seed ${r.seed} (${r.diverged ? 'diverged' : `${(100 * r.testAccuracy).toFixed(1)} %`}, lr ${r.lr})`).join(', ')}.`, '');
+  }
   if (sbRows.length) {
     const points: Point[] = [...sbStats].map(([k, s]) => {
       const [series, b] = k.split('|');
