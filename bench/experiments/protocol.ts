@@ -63,7 +63,7 @@ export const PROTOCOLS: Record<Protocol['name'], Protocol> = {
     fc: {
       width: 64, depths: [2, 6, 10, 14], methods: FC_METHODS, trainRows: 10_000, validationRows: 5_000, testRows: 10_000,
       epochs: 10, batchSize: 256, weightDecay: 1e-3, c: 1.2, seeds: [1, 2, 3],
-      lrGrid: { baseline: [0.01, 0.03, 0.1], enorm: [0.01, 0.03, 0.1], bn: [0.03, 0.1, 0.3], 'enorm+bn': [0.03, 0.1, 0.3] },
+      lrGrid: { baseline: [0.01, 0.03, 0.1, 0.3], enorm: [0.01, 0.03, 0.1, 0.3], bn: [0.03, 0.1, 0.3, 1], 'enorm+bn': [0.03, 0.1, 0.3, 1] },
     },
     smallBatch: {
       channels: [8, 16, 16], downsample: 2, batchSizes: [2, 8, 32, 128], methods: CONV_METHODS, trainRows: 4_000, validationRows: 2_000, testRows: 10_000,

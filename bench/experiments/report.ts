@@ -100,6 +100,8 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   out.push('');
   const lrs = (m: string, d: number) => [...new Set(fcRows.filter((r) => r.method === m && r.depth === d).map((r) => r.lr))].join(', ');
   out.push(`Learning rates picked: ${fc.depths.map((d) => `k=${d}: ${fc.methods.map((m) => `${m} ${lrs(m, d) || '–'}`).join(', ')}`).join('; ')}.`, '');
+  const atTop = fc.depths.flatMap((d) => fc.methods.filter((m) => lrs(m, d) === String(Math.max(...fc.lrGrid[m]))).map((m) => `${m} k=${d}`));
+  if (atTop.length) out.push(`At the top of their grid (a larger lr might do better): ${atTop.join(', ')}.`, '');
   const diverged = fcRows.filter((r) => r.diverged);
   if (diverged.length) out.push(`Diverged runs (counted at the accuracy they ended with): ${diverged.map((r) => `${r.method} k=${r.depth} seed ${r.seed}`).join(', ')}.`, '');
   if (fcRows.length) {
