@@ -1,7 +1,7 @@
 /**
  * The Wasm builds for runtimes that refuse to compile Wasm from bytes (workerd, edge-light): the
  * bundler or runtime compiles the .wasm files that these imports name (see scripts/bundle.mjs).
- * The simd build imported, so the runtime has Wasm SIMD.
+ * Loading this file compiled the simd build, so the runtime has Wasm SIMD.
  */
 import simd from 'enorm-wasm:simd';
 import scalar from 'enorm-wasm:scalar';
