@@ -4,6 +4,8 @@
  * the SIMD, scalar and JS kernels. Plain code with its own asserts, so that each runtime's harness
  * only registers CASES with its test runner.
  */
+import { allArrays, cloneNetwork, maxRelDiff, snapshot } from '../helpers/arrays.ts';
+
 export type Enorm = typeof import('../../src/index.js');
 type Network = ReturnType<Enorm['mlp']>;
 
@@ -20,35 +22,9 @@ function check(ok: boolean, message: string): asserts ok {
   if (!ok) throw new CheckFailed(message);
 }
 
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  check(a.length === b.length, `length ${a.length} != ${b.length}`);
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]));
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-/** Every Float32Array of a network, in layer order (weights, biases, BN parameters). */
-function arraysOf(net: Network): Float32Array[] {
-  return net.flatMap((layer) => Object.values(layer).filter((v): v is Float32Array => v instanceof Float32Array));
-}
-
-const copyArrays = (net: Network) => arraysOf(net).map((a) => a.slice());
-
-/** Every array of the network holds the same bits as its copy (NaN included). */
-function unchanged(net: Network, copies: Float32Array[], what: string): void {
-  arraysOf(net).forEach((a, i) => {
-    const now = new Uint32Array(a.buffer, a.byteOffset, a.length);
-    const then = new Uint32Array(copies[i].buffer, copies[i].byteOffset, copies[i].length);
-    check(now.length === then.length && now.every((x, j) => x === then[j]), `${what}: array ${i} changed`);
-  });
-}
-
-function clone(net: Network): Network {
-  return net.map((layer) => Object.fromEntries(Object.entries(layer).map(([k, v]) => [k, v instanceof Float32Array ? v.slice() : v]))) as Network;
+/** Every array of the network holds the same bits as its snapshot (NaN included). */
+function unchanged(net: Network, before: Uint32Array[], what: string): void {
+  snapshot(net).forEach((now, i) => check(now.length === before[i].length && now.every((x, j) => x === before[i][j]), `${what}: array ${i} changed`));
 }
 
 function randomInputs(rand: () => number, n: number): Float64Array {
@@ -107,7 +83,7 @@ export const CASES: Case[] = [
     async run(enorm) {
       const net = mlpNet(enorm);
       const reference = enorm.balanceReference(net, { tolerance: 1e-12, maxCycles: 2000 });
-      const twin = clone(net);
+      const twin = cloneNetwork(net);
       const report = await enorm.balance(net, { tolerance: 1e-12, maxCycles: 2000 });
       const want = reference.energies[reference.energies.length - 1];
       check(Math.abs(report.energyAfter - want) <= 1e-5 * want, `energy ${report.energyAfter} != reference ${want}`);
@@ -117,7 +93,7 @@ export const CASES: Case[] = [
       const balanced = energyOf(net);
       for (const [k, unit] of [[0, 3], [2, 11], [4, 0]] as const) {
         for (const t of [0.9, 1.1]) {
-          const moved = clone(net);
+          const moved = cloneNetwork(net);
           const into = moved[k];
           const outOf = moved[k + 2];
           check(into.kind === 'dense' && outOf.kind === 'dense', 'expected dense layers');
@@ -144,8 +120,8 @@ export const CASES: Case[] = [
         }
       }
       await enorm.balance(twin, { tolerance: 1e-12, maxCycles: 2000 });
-      arraysOf(net).forEach((a, i) => {
-        const d = maxRelDiff(arraysOf(twin)[i], a);
+      allArrays(net).forEach((a, i) => {
+        const d = maxRelDiff(allArrays(twin)[i], a);
         check(d < 1e-4, `array ${i}: the twin balanced to weights ${d} (relative) away`);
       });
     },
@@ -157,7 +133,7 @@ export const CASES: Case[] = [
       const layer = net[2];
       check(layer.kind === 'dense', 'expected a dense layer');
       layer.weight[5] = Number.NaN;
-      const before = copyArrays(net);
+      const before = snapshot(net);
       const nan = await rejects(enorm.balance(net), enorm, 'E_NONFINITE', 'NaN weight');
       check(nan.details.layer === 'dense2' && nan.details.tensor === 'weight' && nan.details.index === 5,
         `NaN weight: details ${JSON.stringify(nan.details)}`);
@@ -165,16 +141,16 @@ export const CASES: Case[] = [
       unchanged(net, before, 'NaN weight');
 
       const ok = mlpNet(enorm);
-      const untouched = copyArrays(ok);
+      const untouched = snapshot(ok);
       await rejects(enorm.balance(ok, { c: -1 }), enorm, 'E_OPTION', 'c = -1');
       await rejects(enorm.balance(ok, { p: 0 }), enorm, 'E_OPTION', 'p = 0');
-      const short = clone(ok);
+      const short = cloneNetwork(ok);
       const first = short[0];
       check(first.kind === 'dense', 'expected a dense layer');
       first.weight = first.weight.subarray(0, first.weight.length - 1);
       const shape = await rejects(enorm.balance(short), enorm, 'E_SHAPE', 'short weight');
       check(shape.details.layer === 'dense1', `short weight: details ${JSON.stringify(shape.details)}`);
-      const wide = clone(ok);
+      const wide = cloneNetwork(ok);
       const third = wide[4];
       check(third.kind === 'dense', 'expected a dense layer');
       third.shape = [third.shape[0] + 1, third.shape[1]];
@@ -192,7 +168,7 @@ export const CASES: Case[] = [
         const net = convNet(enorm);
         const report = await enorm.balance(net, { backend, c: 1.1, tolerance: 0, maxCycles: 25 });
         check(report.backend === backend, `asked for ${backend}, ran on ${report.backend}`);
-        results.push({ backend, report, arrays: arraysOf(net) });
+        results.push({ backend, report, arrays: allArrays(net) });
       }
       const [simd, ...others] = results;
       for (const other of others) {
