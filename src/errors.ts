@@ -10,6 +10,8 @@ export type ENormErrorCode =
   | 'E_GRAPH' // unknown input name, missing inputs, bad add/concat
   | 'E_ALIAS' // two tensors share memory
   | 'E_OVERFLOW' // rescaling left a non-finite value; nothing was written back
+  | 'E_MEMORY' // the tensors do not fit in the engine's memory (4 GiB for WebAssembly), or it cannot grow
+  | 'E_STATE' // the object was used in a state that forbids it (a disposed engine or model)
   | 'E_MODEL'; // a model file is corrupt or unsupported (model-io)
 
 export interface ENormErrorDetails {
