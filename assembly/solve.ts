@@ -1,4 +1,4 @@
-// d = (b/a)^(1/(2p)) / sqrt(c) in f64, a = incoming_f64[i], b = outgoing_f64[i] (ENORM.md section 3).
+// d = (b/a)^(1/(2p)) / sqrt(c) in f64, a = incoming_f64[i], b = outgoing_f64[i] (docs/ALGORITHM.md section 3).
 // Dead unit (a or b not > 0, NaN included) or an f64 result that is not finite and > 0: d = 1.
 // A finite f64 d outside the f32 range is stored as is (Inf / 0), so the host sees the overflow.
 

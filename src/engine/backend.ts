@@ -53,18 +53,35 @@ export interface Kernels extends CycleKernels {
 
 export type BackendName = 'simd' | 'scalar' | 'js';
 
+/**
+ * Host memory is addressed by u32 byte pointers (wasm32, and the 'js' backend's `>>> 2` indexing):
+ * at most 2^32 bytes, of which pointer 0 and the Wasm builds' static data are not handed out.
+ */
+export const MAX_HOST_BYTES = 2 ** 32;
+
 /** A kernel set with its own linear memory, which the host reads and writes directly. */
 export interface Backend {
   readonly name: BackendName;
+  /** The kernels; read after `dispose()`, a set whose every call throws E_STATE. */
   readonly kernels: Kernels;
   /**
    * Makes `bytes` bytes available and returns the 16-byte-aligned pointer of the region.
    * Called once per engine, before any kernel; may replace `buffer`. Successive calls return
-   * disjoint regions (bump allocation, never freed); pointer 0 is never returned.
+   * disjoint regions (bump allocation, never freed); pointer 0 is never returned. Every pointer
+   * and region end is below 2^32. Throws E_MEMORY (nothing reserved) when `bytes` exceeds
+   * `available()` or the memory cannot grow.
    */
   reserve(bytes: number): number;
-  /** The current memory; re-read after `reserve`. */
+  /** The most bytes one `reserve` can still hand out (the 4 GiB address space less what is in use). */
+  available(): number;
+  /** The current memory; re-read after `reserve`. Throws E_STATE after `dispose()`. */
   readonly buffer: ArrayBuffer;
+  /**
+   * Gives the memory back (a Wasm instance returns to a small pool that the next backend of its
+   * kind reuses, zeroed). Idempotent; afterwards `reserve`, `buffer` and the kernels read from
+   * `kernels` throw E_STATE.
+   */
+  dispose(): void;
 }
 
 /**

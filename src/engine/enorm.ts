@@ -1,36 +1,25 @@
 import { ENormError } from '../errors.js';
 import { compilePlan } from '../network/compile.js';
 import type { Network } from '../network/layers.js';
+import { readNetwork } from '../network/read.js';
 import { validateLayers } from '../network/validate.js';
-import type { Backend, BackendName, CycleKernels, DeviceBackend, Kernels } from './backend.js';
-import { resolveOptions, type BalanceOptions, type ENormOptions, type ResolvedOptions } from './options.js';
+import { MAX_HOST_BYTES, type Backend, type CycleKernels, type DeviceBackend, type Kernels } from './backend.js';
 import { planFusion, type CrossIndex, type ViewRef } from './fusion.js';
-import type { Barrier, Plan, TensorSlot, View } from './plan.js';
+import { checkFits, layoutEngine, type Layout } from './layout.js';
+import { disposedError, disposedKernels, disposeSymbol } from './memory.js';
+import { resolveOptions, type ENormOptions, type ResolvedOptions } from './options.js';
+import type { Plan, View } from './plan.js';
 import { createBackend } from './select.js';
+import { checkArrays, nonFiniteError, overflowError } from './tensor-errors.js';
+
+export { nonFiniteError, overflowError };
+export { balance, type BalanceReport } from './balance.js';
 
 /** Cumulative scale d of every unit of one group since the engine was created. */
 export interface GroupScales {
   group: string;
   layers: string[];
   scales: Float64Array;
-}
-
-export interface BalanceReport {
-  /** E = sum over weight tensors of ||W||_p^p (plus biases with includeBiases), before the first cycle. */
-  energyBefore: number;
-  energyAfter: number;
-  /** Energy after each cycle. */
-  energies: number[];
-  cycles: number;
-  /** The relative energy change of the last cycle was at most `tolerance`. */
-  converged: boolean;
-  scales: GroupScales[];
-  /** Units that were left at scale 1, and why (non-homogeneous activations, residual mode, ...). */
-  barriers: Barrier[];
-  backend: BackendName;
-  /** Number of groups and of units balanced. */
-  groups: number;
-  units: number;
 }
 
 /** A view resolved to byte pointers: one kernel call's arguments. */
@@ -60,7 +49,9 @@ interface BoundGroup {
   total: Float64Array;
 }
 
-const align16 = (n: number) => (n + 15) & ~15;
+/** Every public method; after dispose() each is an own property that throws E_STATE (cycle() itself stays check-free). */
+const ENGINE_METHODS = ['upload', 'arrayPointers', 'discardSums', 'download', 'cycle', 'energy', 'step', 'scales', 'resetScales'] as const;
+
 
 /**
  * A network bound to a kernel backend, with its plan and scratch memory laid out once, for
@@ -78,27 +69,43 @@ export class ENorm {
   /** Byte offset of every plan tensor in backend memory, and of each of its companions. */
   readonly tensorPointers: readonly number[];
   readonly companionPointers: readonly (readonly number[])[];
-  private readonly k: CycleKernels;
+  private k: CycleKernels;
   private readonly groups: BoundGroup[];
   private readonly sums: number;
   private readonly sumsBytes: number;
   private readonly d: number;
   private readonly dInv: number;
-  /** The host backend's memory as f32; null on a device backend. */
+  /** Element count of every plan tensor when memory was laid out: upload / download refuse other lengths. */
+  private readonly lengths: readonly number[];
+  /** The host backend's memory as f32; null on a device backend or once disposed. */
   private f32: Float32Array | null;
+  private disposed = false;
 
   /**
    * Validates the network and options (throws ENormError, touching nothing), lays out engine
-   * memory and uploads the network's current arrays.
+   * memory and uploads the network's current arrays. Dispose the engine when done with it
+   * (`engine.dispose()`, or `using engine = await ENorm.create(...)`): its memory goes back to a pool.
    */
   static async create(net: Network, options: ENormOptions = {}): Promise<ENorm> {
     const resolved = resolveOptions(options);
-    validateLayers(net);
-    const plan = compilePlan(net, resolved);
+    const network = readNetwork(net);
+    validateLayers(network);
+    const plan = compilePlan(network, resolved);
+    const layout = layoutEngine(plan);
+    // Before allocating anything: no host backend addresses more than 4 GiB.
+    checkFits(plan, layout, MAX_HOST_BYTES, resolved.backend);
     const backend = await createBackend(resolved.backend);
-    const engine = new ENorm(plan, backend, resolved);
-    engine.upload();
-    return engine;
+    try {
+      // Exact, now that the backend's static data is placed; then every array is re-checked by
+      // upload(), since the caller's code ran during the await (a buffer may be detached or resized).
+      checkFits(plan, layout, backend.available(), backend.name);
+      const engine = new ENorm(plan, backend, resolved, layout);
+      engine.upload();
+      return engine;
+    } catch (e) {
+      backend.dispose();
+      throw e;
+    }
   }
 
   /**
@@ -107,28 +114,27 @@ export class ENorm {
    */
   static onDevice(net: Network, backend: DeviceBackend, options: Omit<ENormOptions, 'backend'> = {}): ENorm {
     const resolved = resolveOptions(options);
-    validateLayers(net);
-    return new ENorm(compilePlan(net, resolved), backend, resolved);
+    const network = readNetwork(net);
+    validateLayers(network);
+    const plan = compilePlan(network, resolved);
+    return new ENorm(plan, backend, resolved, layoutEngine(plan));
   }
 
-  private constructor(plan: Plan, backend: Backend | DeviceBackend, options: ResolvedOptions) {
+  private constructor(plan: Plan, backend: Backend | DeviceBackend, options: ResolvedOptions, layout: Layout) {
     this.plan = plan;
     this.backend = backend;
     this.options = options;
     this.k = backend.kernels;
+    this.lengths = layout.lengths;
 
-    const maxUnits = Math.max(1, ...plan.groups.map((g) => g.size));
-    const sumsBytes = plan.groups.reduce((a, g) => a + 2 * align16(8 * g.size), 0);
-    let bytes = align16(sumsBytes) + 2 * align16(4 * maxUnits);
-    for (const t of plan.tensors) bytes += align16(4 * t.data.length) * (1 + t.companions.length);
-    let at = backend.reserve(bytes);
-    const take = (n: number) => { const p = at; at += align16(n); return p; };
-    this.sums = take(sumsBytes);
-    this.sumsBytes = sumsBytes;
-    this.d = take(4 * maxUnits);
-    this.dInv = take(4 * maxUnits);
-    this.tensorPointers = plan.tensors.map((t) => take(4 * t.data.length));
-    this.companionPointers = plan.tensors.map((t) => t.companions.map((m) => take(4 * m.length)));
+    // Byte pointers: base + offset, plain numbers (< 2^32 on a host backend, checked by checkFits / reserve).
+    const at = backend.reserve(layout.bytes);
+    this.sums = at;
+    this.sumsBytes = layout.sumsBytes;
+    this.d = at + layout.d;
+    this.dInv = at + layout.dInv;
+    this.tensorPointers = layout.tensors.map((offset) => at + offset);
+    this.companionPointers = layout.companions.map((list) => list.map((offset) => at + offset));
     this.f32 = 'buffer' in backend ? new Float32Array(backend.buffer) : null;
 
     const bind = (v: View): BoundView => ({
@@ -143,11 +149,9 @@ export class ENorm {
       fuse: null,
       ready: false,
     });
-    let sumsAt = this.sums;
-    this.groups = plan.groups.map((g) => {
-      const incoming = sumsAt;
-      const outgoing = incoming + align16(8 * g.size);
-      sumsAt = outgoing + align16(8 * g.size);
+    this.groups = plan.groups.map((g, gi) => {
+      const incoming = at + layout.groupSums[gi].incoming;
+      const outgoing = at + layout.groupSums[gi].outgoing;
       const writers = g.writers.map(bind);
       return {
         size: g.size,
@@ -183,11 +187,12 @@ export class ENorm {
    */
   upload(): void {
     const { k, f32 } = this.host('upload');
+    checkArrays(this.plan, this.lengths, 'upload()');
     this.discardSums();
     this.plan.tensors.forEach((t, i) => {
       this.arrayPointers(i).forEach((ptr, j) => {
         const data = j === 0 ? t.data : t.companions[j - 1];
-        f32.set(data, ptr >> 2);
+        f32.set(data, ptr >>> 2);
         const bad = k.firstNonFinite(ptr, data.length);
         if (bad >= 0) throw nonFiniteError(t, j, bad, data[bad]);
       });
@@ -211,22 +216,25 @@ export class ENorm {
    */
   download(): void {
     const { k, f32 } = this.host('download');
+    checkArrays(this.plan, this.lengths, 'download()');
     this.plan.tensors.forEach((t, i) => {
+      const n = this.lengths[i];
       this.arrayPointers(i).forEach((ptr, j) => {
-        const bad = k.firstNonFinite(ptr, t.data.length);
-        if (bad >= 0) throw overflowError(t, j, bad, f32[(ptr >> 2) + bad]);
+        const bad = k.firstNonFinite(ptr, n);
+        if (bad >= 0) throw overflowError(t, j, bad, f32[(ptr >>> 2) + bad]);
       });
     });
     this.plan.tensors.forEach((t, i) => {
+      const n = this.lengths[i];
       this.arrayPointers(i).forEach((ptr, j) => {
         const data = j === 0 ? t.data : t.companions[j - 1];
-        data.set(f32.subarray(ptr >> 2, (ptr >> 2) + data.length));
+        data.set(f32.subarray(ptr >>> 2, (ptr >>> 2) + n));
       });
     });
   }
 
   /**
-   * One ENorm cycle (ENORM.md section 3), Gauss-Seidel over the groups in order. For each group:
+   * One ENorm cycle (docs/ALGORITHM.md section 3), Gauss-Seidel over the groups in order. For each group:
    *   A_i = sum |incoming_i|^p,  B_i = sum |outgoing_i|^p      (read from the current weights)
    *   d_i = (B_i / A_i)^(1/(2p)) / sqrt(c)                       (1 for dead units)
    *   incoming_i *= d_i,  outgoing_i /= d_i                       (companions move inversely)
@@ -250,7 +258,7 @@ export class ENorm {
   private recordScales(g: BoundGroup): void {
     if (!this.f32) return;
     this.refreshViews();
-    const d0 = this.d >> 2;
+    const d0 = this.d >>> 2;
     for (let i = 0; i < g.size; i++) g.total[i] *= this.f32[d0 + i];
   }
 
@@ -302,6 +310,34 @@ export class ENorm {
     return this.plan.groups.reduce((a, g) => a + g.size, 0);
   }
 
+  /**
+   * Frees the engine: its Wasm instance goes back to a small pool that the next engine reuses
+   * (zeroed), and from now on every method throws E_STATE. The arrays keep their values. A device
+   * engine's backend stays the caller's (WebGPUBackend.destroy). Calling dispose() again does nothing.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const name of ENGINE_METHODS) {
+      Object.defineProperty(this, name, { configurable: true, value: () => { throw disposedError(`${name}()`); } });
+    }
+    Object.defineProperty(this, 'units', { configurable: true, get: () => { throw disposedError('units'); } });
+    // A bound or saved cycle reaches the kernels through this.k: those throw too, before any write.
+    this.k = disposedKernels('the engine');
+    this.f32 = null;
+    if (this.backend.name !== 'webgpu') (this.backend as Backend).dispose();
+  }
+
+  /** `using engine = await ENorm.create(net)` disposes the engine at the end of the block. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  /** Whether dispose() was called. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
   private refreshViews(): void {
     const b = this.backend as Backend;
     if (this.f32 && this.f32.buffer !== b.buffer) this.f32 = new Float32Array(b.buffer);
@@ -309,61 +345,9 @@ export class ENorm {
 
   /** The host backend's kernels and memory; a device engine cannot read or write from here. */
   private host(what: string): { k: Kernels; f32: Float32Array } {
-    if (!this.f32) throw new ENormError('E_OPTION', `${what}() needs a host backend; on '${this.backend.name}' the engine memory stays on the device`);
+    if (this.disposed) throw disposedError(`${what}()`);
+    if (!this.f32) throw new ENormError('E_STATE', `${what}() needs a host backend; on '${this.backend.name}' the engine memory stays on the device`);
     this.refreshViews();
     return { k: (this.backend as Backend).kernels, f32: this.f32 };
   }
-}
-
-const tensorName = (t: TensorSlot, j: number) => (j === 0 ? t.role : `companion ${j - 1} of ${t.role}`);
-
-/** E_OVERFLOW for element `index` of a plan tensor (j = 0) or of its companion j - 1. */
-export function overflowError(t: TensorSlot, j: number, index: number, value?: number): ENormError {
-  const tensor = tensorName(t, j);
-  const became = value === undefined ? 'became non-finite' : `became ${value}`;
-  return new ENormError('E_OVERFLOW', `layer '${t.layer}' ${tensor}[${index}] ${became} while rescaling; no array was changed`, { layerIndex: t.layerIndex, layer: t.layer, tensor, index });
-}
-
-/** E_NONFINITE for a value that was not finite before the cycle. */
-export function nonFiniteError(t: TensorSlot, j: number, index: number, value?: number): ENormError {
-  const tensor = tensorName(t, j);
-  const is = value === undefined ? 'is not finite' : `is ${value}`;
-  return new ENormError('E_NONFINITE', `layer '${t.layer}' ${tensor}[${index}] ${is} before rescaling (did the training step diverge?); no array was changed`, { layerIndex: t.layerIndex, layer: t.layer, tensor, index });
-}
-
-/**
- * Balances a network in place: ENorm cycles until the relative energy change is at most
- * `tolerance` or `maxCycles` cycles ran. On any error no array is changed.
- */
-export async function balance(net: Network, options: BalanceOptions = {}): Promise<BalanceReport> {
-  const { tolerance, maxCycles } = resolveOptions(options);
-  const engine = await ENorm.create(net, options);
-  const energyBefore = engine.energy();
-  const energies: number[] = [];
-  let converged = false;
-  let previous = energyBefore;
-  for (let cycle = 1; cycle <= maxCycles; cycle++) {
-    engine.cycle();
-    const e = engine.energy();
-    energies.push(e);
-    options.onCycle?.(cycle, e);
-    if (Math.abs(previous - e) <= tolerance * previous) {
-      converged = true;
-      break;
-    }
-    previous = e;
-  }
-  engine.download();
-  return {
-    energyBefore,
-    energyAfter: energies.length ? energies[energies.length - 1] : energyBefore,
-    energies,
-    cycles: energies.length,
-    converged,
-    scales: engine.scales(),
-    barriers: engine.plan.barriers,
-    backend: (engine.backend as Backend).name,
-    groups: engine.plan.groups.length,
-    units: engine.units,
-  };
 }

@@ -1,8 +1,8 @@
-import type { Backend, Kernels } from './backend.js';
+import { MAX_HOST_BYTES, type Backend, type Kernels } from './backend.js';
+import { DISPOSE_HINT, disposedError, disposedKernels, formatBytes, memoryError, reason, reservationEnd } from './memory.js';
 
 /** Fresh memory starts here (pointer 0 stays unused, as in the Wasm builds). */
 const BASE = 16;
-const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 
 /** sum_{k<n} |m[k0+k]|^p in f64 (Float32Array reads are already exact f64). */
 function sumRun(m: Float32Array, k0: number, n: number, p: number): number {
@@ -261,18 +261,35 @@ export function createJsBackend(): Backend {
     },
   };
 
+  let live = true;
+  let current: Kernels = kernels;
+  const dead = (): never => {
+    throw disposedError("the 'js' backend");
+  };
+
   return {
     name: 'js',
-    kernels,
+    get kernels(): Kernels {
+      return current;
+    },
     get buffer(): ArrayBuffer {
-      return buffer;
+      return live ? buffer : dead();
+    },
+    available(): number {
+      // Pointers are u32 (the kernels index with >>> 2), as in the Wasm builds.
+      return live ? MAX_HOST_BYTES - top : 0;
     },
     reserve(bytes: number): number {
-      if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`enorm: cannot reserve ${bytes} bytes`);
+      if (!live) dead();
       const ptr = top;
-      const end = ptr + align16(bytes);
+      const end = reservationEnd(top, bytes, 'js');
       if (end > buffer.byteLength) {
-        const next = new ArrayBuffer(end);
+        let next: ArrayBuffer;
+        try {
+          next = new ArrayBuffer(end);
+        } catch (e) {
+          throw memoryError(`enorm: cannot allocate ${formatBytes(end)} of engine memory (${reason(e)}); ${DISPOSE_HINT}`);
+        }
         new Uint8Array(next).set(u8);
         buffer = next;
         u8 = new Uint8Array(buffer);
@@ -281,6 +298,15 @@ export function createJsBackend(): Backend {
       }
       top = end;
       return ptr;
+    },
+    dispose(): void {
+      if (!live) return;
+      live = false;
+      current = disposedKernels("the 'js' backend");
+      buffer = new ArrayBuffer(0);
+      u8 = new Uint8Array(buffer);
+      f32 = new Float32Array(buffer);
+      f64 = new Float64Array(buffer);
     },
   };
 }

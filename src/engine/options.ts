@@ -37,24 +37,67 @@ export interface ResolvedOptions {
 /** Largest p for which |w|^p stays inside float64 for |w| in [1e-30, 1e30]. */
 export const MAX_P = 10;
 
-export function resolveOptions(o: BalanceOptions = {}): ResolvedOptions {
-  if (o === null || typeof o !== 'object') throw new ENormError('E_OPTION', 'options must be an object');
+const OPTION_KEYS = ['c', 'p', 'tolerance', 'maxCycles', 'includeBiases', 'residual', 'backend', 'onCycle'] as const;
+
+/**
+ * A plain copy of the options the package knows, each read exactly once: a getter that throws,
+ * or options that are not an object, are E_OPTION; a getter cannot give one value to the
+ * check and another to the run.
+ */
+export function readOptions(o: unknown = {}): BalanceOptions {
+  if (o === undefined) return {};
+  let isObject: boolean;
+  try {
+    isObject = o !== null && typeof o === 'object' && !Array.isArray(o);
+  } catch {
+    isObject = false; // Array.isArray throws on a revoked Proxy
+  }
+  if (!isObject) throw new ENormError('E_OPTION', `options must be an object, got ${describeValue(o)}`);
+  const copy: Record<string, unknown> = {};
+  for (const key of OPTION_KEYS) {
+    let value: unknown;
+    try {
+      value = (o as Record<string, unknown>)[key];
+    } catch (e) {
+      throw new ENormError('E_OPTION', `reading option '${key}' threw: ${describeValue(e instanceof Error ? e.message : e)}`);
+    }
+    if (value !== undefined) copy[key] = value;
+  }
+  return copy as BalanceOptions;
+}
+
+/** A user value in a one-line message; never throws (Symbols, objects whose toString throws, revoked proxies). */
+export function describeValue(v: unknown): string {
+  try {
+    if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || typeof v === 'symbol') return String(v);
+    if (typeof v === 'function') return 'a function';
+    if (Array.isArray(v)) return `an array of ${v.length}`;
+    const s = typeof v === 'string' ? v : Object.prototype.toString.call(v);
+    const line = s.replace(/\s+/g, ' ');
+    return line.length > 80 ? `${line.slice(0, 77)}...` : line;
+  } catch {
+    return `a ${typeof v}`;
+  }
+}
+
+export function resolveOptions(options: BalanceOptions = {}): ResolvedOptions {
+  const o = readOptions(options);
   const bad = (msg: string): never => { throw new ENormError('E_OPTION', msg); };
   const c = o.c ?? 1;
   const p = o.p ?? 2;
   const tolerance = o.tolerance ?? 1e-6;
   const maxCycles = o.maxCycles ?? 1000;
-  if (typeof c !== 'number' || !Number.isFinite(c) || c <= 0) bad(`c must be a finite number > 0, got ${String(c)}`);
-  if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0) bad(`p must be a finite number > 0, got ${String(p)}`);
+  if (typeof c !== 'number' || !Number.isFinite(c) || c <= 0) bad(`c must be a finite number > 0, got ${describeValue(c)}`);
+  if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0) bad(`p must be a finite number > 0, got ${describeValue(p)}`);
   if (p > MAX_P) bad(`p must be at most ${MAX_P} (|w|^p is summed in float64), got ${p}`);
-  if (typeof tolerance !== 'number' || !(tolerance >= 0) || !Number.isFinite(tolerance)) bad(`tolerance must be a finite number >= 0, got ${String(tolerance)}`);
-  if (!Number.isInteger(maxCycles) || maxCycles < 0) bad(`maxCycles must be an integer >= 0, got ${String(maxCycles)}`);
+  if (typeof tolerance !== 'number' || !(tolerance >= 0) || !Number.isFinite(tolerance)) bad(`tolerance must be a finite number >= 0, got ${describeValue(tolerance)}`);
+  if (!Number.isInteger(maxCycles) || maxCycles < 0) bad(`maxCycles must be an integer >= 0, got ${describeValue(maxCycles)}`);
   const includeBiases = o.includeBiases ?? false;
-  if (typeof includeBiases !== 'boolean') bad(`includeBiases must be a boolean, got ${String(includeBiases)}`);
+  if (typeof includeBiases !== 'boolean') bad(`includeBiases must be a boolean, got ${describeValue(includeBiases)}`);
   const residual = o.residual ?? 'complete';
-  if (residual !== 'complete' && residual !== 'blocks') bad(`residual must be 'complete' or 'blocks', got ${String(residual)}`);
+  if (residual !== 'complete' && residual !== 'blocks') bad(`residual must be 'complete' or 'blocks', got ${describeValue(residual)}`);
   const backend = o.backend ?? 'auto';
-  if (!['auto', 'simd', 'scalar', 'js'].includes(backend)) bad(`backend must be 'auto', 'simd', 'scalar' or 'js', got ${String(backend)}`);
+  if (!['auto', 'simd', 'scalar', 'js'].includes(backend)) bad(`backend must be 'auto', 'simd', 'scalar' or 'js', got ${describeValue(backend)}`);
   if (o.onCycle !== undefined && typeof o.onCycle !== 'function') bad('onCycle must be a function');
   return { c, p, includeBiases, residual, backend, tolerance, maxCycles };
 }

@@ -1,3 +1,4 @@
+import { describeValue } from '../engine/options.js';
 import { ENormError } from '../errors.js';
 import { layerName, type Layer } from './layers.js';
 
@@ -25,8 +26,8 @@ export function resolveGraph(net: readonly Layer[]): ResolvedGraph {
   const names = net.map((l, k) => layerName(l ?? {}, k));
   const byName = new Map<string, number>();
   net.forEach((layer, k) => {
-    if (layer === null || typeof layer !== 'object') {
-      throw new ENormError('E_LAYER_KIND', `layer #${k} is not an object`, { layerIndex: k, layer: `#${k}` });
+    if (layer === null || typeof layer !== 'object' || Array.isArray(layer)) {
+      throw new ENormError('E_GRAPH', `layer #${k} must be an object with a 'kind', got ${describeValue(layer)}`, { layerIndex: k, layer: `#${k}` });
     }
     if (layer.name !== undefined) {
       if (typeof layer.name !== 'string' || layer.name === '') {
@@ -62,7 +63,10 @@ export function resolveGraph(net: readonly Layer[]): ResolvedGraph {
     if (MULTI_INPUT.has(layer.kind) && layer.inputs.length < 2) {
       throw new ENormError('E_GRAPH', `layer '${names[k]}' (${layer.kind}) merges at least two inputs, got ${layer.inputs.length}`, where);
     }
-    return layer.inputs.map((ref: string) => {
+    return layer.inputs.map((ref: unknown) => {
+      if (typeof ref !== 'string') {
+        throw new ENormError('E_GRAPH', `layer '${names[k]}': 'inputs' must be layer names (strings), got ${describeValue(ref)}`, where);
+      }
       const j = byName.get(ref);
       if (j === undefined) {
         throw new ENormError('E_GRAPH', `layer '${names[k]}': input '${ref}' is not the name of any layer`, where);

@@ -1,5 +1,7 @@
+import { describeValue } from '../engine/options.js';
 import { ENormError } from '../errors.js';
 import { LAYER_KINDS, layerName, type Companion, type Layer } from './layers.js';
+import { readNetwork } from './read.js';
 
 const ACTIVATIONS = new Set(['sigmoid', 'tanh', 'softmax', 'gelu', 'elu', 'selu', 'softplus', 'swish', 'relu6']);
 const LAYOUTS: Record<string, readonly string[]> = {
@@ -15,6 +17,29 @@ export interface MutableTensor {
   layer: string;
   tensor: string;
   data: Float32Array;
+}
+
+/** A tensor in the aliasing check: one the engine writes, or one it only reads (BN mean and variance). */
+interface AliasEntry extends MutableTensor {
+  written: boolean;
+}
+
+/** JSON for a message, or a description where JSON.stringify throws (BigInt, cycles, a throwing toJSON). */
+function json(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? describeValue(v);
+  } catch {
+    return describeValue(v);
+  }
+}
+
+/**
+ * Whether v is a Float32Array: the %TypedArray% toStringTag getter reads the internal slot, so an
+ * object with Float32Array.prototype set by hand is not one (and a Float32Array of another realm is).
+ */
+const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype), Symbol.toStringTag)!.get!;
+function isFloat32Array(v: unknown): v is Float32Array {
+  return typedArrayTag.call(v) === 'Float32Array';
 }
 
 /** Number of output units of a weighted layer, from its shape and layout (shape already validated). */
@@ -45,8 +70,12 @@ export function outputUnitOf(layer: WeightedLayer): (x: number) => number {
  * companions, hyper-parameters) and that no two rewritable tensors share memory.
  * Returns the rewritable tensors. Reads only; throws ENormError naming the layer.
  */
-export function validateLayers(net: readonly Layer[]): MutableTensor[] {
+export function validateLayers(network: readonly Layer[]): MutableTensor[] {
+  // One read of every field (getters, proxies): a plain copy, with the caller's Float32Arrays.
+  const net = readNetwork(network);
   const mutable: MutableTensor[] = [];
+  /** Everything the engine reads, for the aliasing check. */
+  const touched: AliasEntry[] = [];
   net.forEach((layer, k) => {
     const name = layerName(layer, k);
     const at = (tensor?: string, index?: number) => ({ layerIndex: k, layer: name, tensor, index });
@@ -54,10 +83,11 @@ export function validateLayers(net: readonly Layer[]): MutableTensor[] {
       throw new ENormError(code, `layer '${name}' (${String(layer.kind)}): ${msg}`, at(tensor, index));
     };
     if (!LAYER_KINDS.includes(layer.kind)) {
-      throw new ENormError('E_LAYER_KIND', `layer '${name}': unknown kind '${String(layer.kind)}'; supported: ${LAYER_KINDS.join(', ')}`, at());
+      throw new ENormError('E_LAYER_KIND', `layer '${name}': unknown kind '${describeValue(layer.kind)}'; supported: ${LAYER_KINDS.join(', ')}`, at());
     }
+    checkFrozen(layer, k, name);
     const float32 = (tensor: string, value: unknown, length?: number): Float32Array => {
-      if (!(value instanceof Float32Array)) fail('E_TYPE', `${tensor} must be a Float32Array`, tensor);
+      if (!isFloat32Array(value)) fail('E_TYPE', `${tensor} must be a Float32Array, got ${describeValue(value)}`, tensor);
       const data = value as Float32Array;
       if (length !== undefined && data.length !== length) {
         fail('E_SHAPE', `${tensor} has ${data.length} elements, expected ${length}`, tensor);
@@ -66,18 +96,24 @@ export function validateLayers(net: readonly Layer[]): MutableTensor[] {
       if (bad >= 0) fail('E_NONFINITE', `${tensor}[${bad}] is ${data[bad]}`, tensor, bad);
       return data;
     };
+    // A frozen layer's tensors are never written: they only must not overlap anything that is.
+    const written = (layer as { frozen?: unknown }).frozen === undefined;
+    const register = (tensor: string, data: Float32Array, isWritten: boolean) => {
+      const entry = { layerIndex: k, layer: name, tensor, data };
+      if (isWritten) mutable.push(entry);
+      touched.push({ ...entry, written: isWritten });
+    };
     const rewritable = (tensor: string, value: unknown, length: number, companions: Companion | undefined) => {
-      const data = float32(tensor, value, length);
-      mutable.push({ layerIndex: k, layer: name, tensor, data });
+      register(tensor, float32(tensor, value, length), written);
       companionList(companions).forEach((m, i) => {
         const cname = `companion ${i} of ${tensor}`;
-        mutable.push({ layerIndex: k, layer: name, tensor: cname, data: float32(cname, m, length) });
+        register(cname, float32(cname, m, length), written);
       });
     };
     const positiveInts = (what: string, v: unknown, rank?: number): number[] => {
       const arr = typeof v === 'number' ? [v] : v;
       if (!Array.isArray(arr) || (rank !== undefined && arr.length !== rank) || arr.some((x) => !Number.isInteger(x) || x <= 0)) {
-        fail('E_SHAPE', `${what} must be ${rank !== undefined ? `${rank} ` : ''}positive integers, got ${JSON.stringify(v)}`);
+        fail('E_SHAPE', `${what} must be ${rank !== undefined ? `${rank} ` : ''}positive integers, got ${json(v)}`);
       }
       return arr as number[];
     };
@@ -86,7 +122,7 @@ export function validateLayers(net: readonly Layer[]): MutableTensor[] {
       else positiveInts(what, v, 2);
     };
     const padding = (v: unknown) => {
-      if (v !== undefined && v !== 'same' && v !== 'valid') fail('E_OPTION', `padding must be 'same' or 'valid', got ${JSON.stringify(v)}`);
+      if (v !== undefined && v !== 'same' && v !== 'valid') fail('E_OPTION', `padding must be 'same' or 'valid', got ${json(v)}`);
     };
 
     switch (layer.kind) {
@@ -95,7 +131,7 @@ export function validateLayers(net: readonly Layer[]): MutableTensor[] {
       case 'depthwise-conv2d': {
         const layout = layer.layout ?? LAYOUTS[layer.kind][0];
         if (!LAYOUTS[layer.kind].includes(layout)) {
-          fail('E_LAYOUT', `layout '${layout}' is not one of ${LAYOUTS[layer.kind].join(', ')}`);
+          fail('E_LAYOUT', `layout '${describeValue(layout)}' is not one of ${LAYOUTS[layer.kind].join(', ')}`);
         }
         const shape = positiveInts('shape', layer.shape, RANK[layer.kind]);
         if (layer.kind === 'depthwise-conv2d' && layout === 'oihw' && shape[1] !== 1) {
@@ -113,25 +149,27 @@ export function validateLayers(net: readonly Layer[]): MutableTensor[] {
         break;
       }
       case 'batch-norm': {
+        // Read-only, but rescaled memory under them would change the statistics: in the aliasing check.
         const mean = float32('mean', layer.mean);
         const n = mean.length;
         if (n === 0) fail('E_SHAPE', 'mean is empty', 'mean');
-        float32('variance', layer.variance, n);
+        register('mean', mean, false);
+        register('variance', float32('variance', layer.variance, n), false);
         if (layer.gamma !== undefined) rewritable('gamma', layer.gamma, n, layer.companions?.gamma);
         else if (layer.companions?.gamma !== undefined) fail('E_SHAPE', 'companions.gamma given but the layer has no gamma', 'gamma');
         if (layer.beta !== undefined) rewritable('beta', layer.beta, n, layer.companions?.beta);
         else if (layer.companions?.beta !== undefined) fail('E_SHAPE', 'companions.beta given but the layer has no beta', 'beta');
         if (layer.epsilon !== undefined && !(Number.isFinite(layer.epsilon) && layer.epsilon >= 0)) {
-          fail('E_OPTION', `epsilon must be a finite number >= 0, got ${layer.epsilon}`);
+          fail('E_OPTION', `epsilon must be a finite number >= 0, got ${describeValue(layer.epsilon)}`);
         }
         break;
       }
       case 'leaky-relu':
-        if (layer.alpha !== undefined && !Number.isFinite(layer.alpha)) fail('E_OPTION', `alpha must be finite, got ${layer.alpha}`);
+        if (layer.alpha !== undefined && !Number.isFinite(layer.alpha)) fail('E_OPTION', `alpha must be finite, got ${describeValue(layer.alpha)}`);
         break;
       case 'activation':
         if (!ACTIVATIONS.has(layer.fn)) {
-          fail('E_LAYER_KIND', `activation '${String(layer.fn)}' is not supported; supported: ${[...ACTIVATIONS].join(', ')} (relu, leaky-relu and identity are layers of their own)`);
+          fail('E_LAYER_KIND', `activation '${describeValue(layer.fn)}' is not supported; supported: ${[...ACTIVATIONS].join(', ')} (relu, leaky-relu and identity are layers of their own)`);
         }
         break;
       case 'max-pool':
@@ -141,11 +179,11 @@ export function validateLayers(net: readonly Layer[]): MutableTensor[] {
         padding(layer.padding);
         break;
       case 'dropout':
-        if (layer.rate !== undefined && !(layer.rate >= 0 && layer.rate < 1)) fail('E_OPTION', `rate must be in [0, 1), got ${layer.rate}`);
+        if (layer.rate !== undefined && !(typeof layer.rate === 'number' && layer.rate >= 0 && layer.rate < 1)) fail('E_OPTION', `rate must be in [0, 1), got ${describeValue(layer.rate)}`);
         break;
       case 'flatten':
         if (layer.order !== undefined && layer.order !== 'channels-last' && layer.order !== 'channels-first') {
-          fail('E_OPTION', `order must be 'channels-last' or 'channels-first', got ${JSON.stringify(layer.order)}`);
+          fail('E_OPTION', `order must be 'channels-last' or 'channels-first', got ${json(layer.order)}`);
         }
         break;
       case 'input':
@@ -155,8 +193,23 @@ export function validateLayers(net: readonly Layer[]): MutableTensor[] {
         break;
     }
   });
-  checkNoAliasing(mutable);
+  checkNoAliasing(touched);
   return mutable;
+}
+
+const FREEZABLE = new Set(['dense', 'conv2d', 'depthwise-conv2d', 'batch-norm']);
+
+/** `frozen` is the one-line reason a weighted layer must not change (it is quoted in the plan's barriers). */
+function checkFrozen(layer: Layer, layerIndex: number, name: string): void {
+  const frozen: unknown = (layer as { frozen?: unknown }).frozen;
+  if (frozen === undefined) return;
+  const fail = (msg: string): never => {
+    throw new ENormError('E_OPTION', `layer '${name}' (${layer.kind}): ${msg}`, { layerIndex, layer: name });
+  };
+  if (!FREEZABLE.has(layer.kind)) fail(`frozen applies only to ${[...FREEZABLE].join(', ')} layers (the ones with tensors enorm rescales)`);
+  if (typeof frozen !== 'string' || frozen.trim() === '' || /[\r\n]/.test(frozen)) {
+    fail(`frozen must be a non-empty one-line string (the reason), got ${json(frozen)}`);
+  }
 }
 
 export function companionList(c: Companion | undefined): Float32Array[] {
@@ -174,27 +227,39 @@ export function firstNonFiniteIndex(a: ArrayLike<number>): number {
   return -1;
 }
 
-/** Rescaling one memory region twice (two layers sharing an array) would break the function. */
-function checkNoAliasing(tensors: MutableTensor[]): void {
-  const byBuffer = new Map<ArrayBufferLike, MutableTensor[]>();
+/**
+ * Rescaling one memory region twice (two layers sharing an array) would break the function, and
+ * so would rescaling memory the engine also reads as is (BN mean and variance, frozen tensors).
+ * Per buffer, sorted by start, an interval overlaps an earlier one exactly when it starts before
+ * that one's end: a written tensor clashes with the furthest-reaching earlier tensor of any kind,
+ * a read-only one only with the furthest-reaching earlier written tensor. O(n log n).
+ */
+function checkNoAliasing(tensors: AliasEntry[]): void {
+  const byBuffer = new Map<ArrayBufferLike, AliasEntry[]>();
   for (const t of tensors) {
     if (t.data.length === 0) continue;
     const list = byBuffer.get(t.data.buffer) ?? [];
     list.push(t);
     byBuffer.set(t.data.buffer, list);
   }
+  const end = (t: AliasEntry) => t.data.byteOffset + t.data.byteLength;
   for (const list of byBuffer.values()) {
     list.sort((a, b) => a.data.byteOffset - b.data.byteOffset);
-    for (let i = 1; i < list.length; i++) {
-      const prev = list[i - 1];
-      const cur = list[i];
-      if (cur.data.byteOffset < prev.data.byteOffset + prev.data.byteLength) {
+    let reachAny: AliasEntry | null = null;
+    let reachWritten: AliasEntry | null = null;
+    for (const cur of list) {
+      const other = cur.written ? reachAny : reachWritten;
+      if (other && cur.data.byteOffset < end(other)) {
+        const readOnly = cur.written ? (other.written ? null : other) : cur;
+        const why = readOnly ? `; enorm reads ${readOnly.tensor} as is while it rescales the other` : '';
         throw new ENormError(
           'E_ALIAS',
-          `layer '${cur.layer}' ${cur.tensor} shares memory with layer '${prev.layer}' ${prev.tensor}; give each tensor its own array`,
+          `layer '${cur.layer}' ${cur.tensor} shares memory with layer '${other.layer}' ${other.tensor}${why}; give each tensor its own array`,
           { layerIndex: cur.layerIndex, layer: cur.layer, tensor: cur.tensor },
         );
       }
+      if (!reachAny || end(cur) > end(reachAny)) reachAny = cur;
+      if (cur.written && (!reachWritten || end(cur) > end(reachWritten))) reachWritten = cur;
     }
   }
 }

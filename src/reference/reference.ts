@@ -2,11 +2,12 @@ import type { Group, Plan, View } from '../engine/plan.js';
 import { resolveOptions, type BalanceOptions } from '../engine/options.js';
 import { compilePlan } from '../network/compile.js';
 import type { Network } from '../network/layers.js';
+import { readNetwork } from '../network/read.js';
 import { validateLayers } from '../network/validate.js';
 
 /**
  * Float64 reference of the ENorm cycle in plain TypeScript: the same plan as the engine, every
- * tensor copied to float64, elementwise loops straight from ENORM.md section 3, and no rounding
+ * tensor copied to float64, elementwise loops straight from docs/ALGORITHM.md section 3, and no rounding
  * of the scales. It never touches the network's arrays. Slow; for tests and for checking.
  */
 export interface ReferenceResult {
@@ -76,8 +77,10 @@ export function referenceCycle(plan: Plan, tensors: Float64Array[], companions: 
 
 export function balanceReference(net: Network, options: BalanceOptions = {}): ReferenceResult {
   const o = resolveOptions(options);
-  validateLayers(net);
-  const plan = compilePlan(net, o);
+  // One read of the description (getters, proxies), as the engine does: validated is what is planned.
+  const network = readNetwork(net);
+  validateLayers(network);
+  const plan = compilePlan(network, o);
   const tensors = plan.tensors.map((t) => Float64Array.from(t.data));
   const companions = plan.tensors.map((t) => t.companions.map((m) => Float64Array.from(m)));
   const scales = plan.groups.map((g) => new Float64Array(g.size).fill(1));

@@ -20,6 +20,8 @@ describe('backend selection by feature detection', () => {
     expect(simdSupported()).toBe(false);
     expect((await createBackend('auto')).name).toBe('scalar');
     await expect(createBackend('simd')).rejects.toThrow(/SIMD/);
+    // An option the runtime cannot honour: an ENormError, not a plain Error.
+    await expect(createBackend('simd')).rejects.toMatchObject({ name: 'ENormError', code: 'E_OPTION' });
 
     // and the whole engine runs on it
     const { balance } = await import('../../src/engine/enorm.js');

@@ -43,6 +43,10 @@ const cases: Case[] = [
   { name: 'dense on a feature map', code: 'E_GRAPH', message: /layer 'fc1' \(dense\): reads the feature map of 'pool1'; put a flatten/, make: () => vgg({ inputSize: 4, stages: [[3]] }).filter((l) => l.kind !== 'flatten') },
   { name: 'flatten width not a multiple of channels', code: 'E_WIDTH', message: /layer 'fc1' \(dense\): input width 10 is not a multiple of the 3 channels flattened by 'flatten'/, make: () => { const n = vgg({ inputSize: 4, stages: [[3]], hidden: 2, bias: false }); const fc = layer(n, 4, 'dense'); fc.shape = [10, 2]; fc.weight = new Float32Array(20).fill(1); return n; } },
   { name: 'two layers sharing one array', code: 'E_ALIAS', message: /layer 'dense2' weight shares memory with layer 'dense1' weight/, make: () => { const buf = new Float32Array(100).fill(0.1); return [{ ...dense(3, 4), name: 'dense1', weight: buf.subarray(0, 12) } as Layer, { kind: 'relu' }, { ...dense(4, 2), name: 'dense2', weight: buf.subarray(10, 18) } as Layer]; } },
+  { name: 'BN mean is the gamma array', code: 'E_ALIAS', message: /layer 's1c1\/bn' gamma shares memory with layer 's1c1\/bn' mean; enorm reads mean as is while it rescales the other/, make: () => { const n = vgg({ inputSize: 4, stages: [[3]], batchNorm: true }); const bn = layer(n, 1, 'batch-norm'); bn.mean = bn.gamma!; return n; } },
+  { name: 'BN variance is the next conv layer\'s weight', code: 'E_ALIAS', message: /layer 's1c2' weight shares memory with layer 's1c1\/bn' variance; enorm reads variance as is/, make: () => { const n = vgg({ inputSize: 4, stages: [[3, 3]], batchNorm: true }); const bn = layer(n, 1, 'batch-norm'); const conv = layer(n, 3, 'conv2d'); conv.weight.fill(0.5); bn.variance = conv.weight.subarray(0, 3); return n; } },
+  { name: 'BN mean overlapping a dense weight (subarrays of one buffer)', code: 'E_ALIAS', message: /layer 'bn' mean shares memory with layer 'fc' weight; enorm reads mean as is while it rescales the other/, make: () => { const buf = new Float32Array(40).fill(0.25); return [{ ...dense(3, 4), name: 'fc', weight: buf.subarray(0, 12) } as Layer, { kind: 'batch-norm', name: 'bn', gamma: new Float32Array(4).fill(1), mean: buf.subarray(10, 14), variance: new Float32Array(4).fill(1) }, { kind: 'relu' }, dense(4, 2)]; } },
+  { name: 'a frozen layer\'s weight is a trainable layer\'s weight', code: 'E_ALIAS', message: /layer 'b' weight shares memory with layer 'a' weight; enorm reads weight as is/, make: () => { const shared = new Float32Array(16).fill(0.5); return [{ ...dense(4, 4), name: 'a', weight: shared } as Layer, { kind: 'relu' }, { ...dense(4, 4), name: 'b', weight: shared, frozen: 'shared with model B' } as Layer, { kind: 'relu' }, dense(4, 2)]; } },
   { name: 'empty network', code: 'E_GRAPH', message: /the network is empty/, make: () => [] },
   { name: 'c = 0', code: 'E_OPTION', message: /c must be a finite number > 0, got 0/, make: withMlp(() => {}), options: { c: 0 } },
   { name: 'c = NaN', code: 'E_OPTION', message: /c must be a finite number > 0, got NaN/, make: withMlp(() => {}), options: { c: NaN } },
@@ -74,6 +78,30 @@ describe('bad input', () => {
     layer(net, 2, 'dense').weight[9] = Infinity;
     const err = (await balance(net).catch((e) => e)) as ENormError;
     expect(err.details).toEqual({ layerIndex: 2, layer: 'dense2', tensor: 'weight', index: 9 });
+  });
+
+  it('read-only tensors may share memory with each other, and sit next to rescaled ones in one buffer', async () => {
+    // mean and variance the same array; the gamma/beta of a BN right after them in the same buffer;
+    // two frozen layers sharing one kernel.
+    const buf = new Float32Array(32).fill(1);
+    const stats = buf.subarray(0, 4);
+    const frozen = new Float32Array(16).fill(0.5);
+    const net: Network = [
+      { ...dense(3, 4), name: 'fc' } as Layer,
+      { kind: 'batch-norm', name: 'bn', gamma: buf.subarray(4, 8), beta: buf.subarray(8, 12), mean: stats, variance: stats },
+      { kind: 'relu' },
+      { ...dense(4, 4), name: 'mid' } as Layer, // reads the BN units: one group, written by gamma and beta
+      { kind: 'relu' },
+      { ...dense(4, 4), name: 'f1', weight: frozen, frozen: 'shared' } as Layer,
+      { kind: 'relu' },
+      { ...dense(4, 4), name: 'f2', weight: frozen, frozen: 'shared' } as Layer,
+      { kind: 'relu' },
+      dense(4, 2),
+    ];
+    const report = await balance(net);
+    expect(report.groups).toBe(1);
+    expect(Array.from(stats)).toEqual([1, 1, 1, 1]);
+    expect(frozen.every((x) => x === 0.5)).toBe(true);
   });
 
   it('a valid ResNet-18 passes validation', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mlp } from '../../src/network/builders.js';
 import { balanceReference } from '../../src/reference/reference.js';
 
-/** ENORM.md section 3 written for a plain chain of matrices W_k [out, in]: the textbook form. */
+/** docs/ALGORITHM.md section 3 written for a plain chain of matrices W_k [out, in]: the textbook form. */
 function textbookCycle(W: Float64Array[][], p: number, c: number): void {
   for (let k = 0; k + 1 < W.length; k++) {
     const rows = W[k];

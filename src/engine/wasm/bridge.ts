@@ -1,5 +1,7 @@
 import { instantiate } from '@assemblyscript/loader';
-import type { Backend, Kernels } from '../backend.js';
+import { ENormError } from '../../errors.js';
+import { MAX_HOST_BYTES, type Backend, type Kernels } from '../backend.js';
+import { align16, DISPOSE_HINT, disposedError, disposedKernels, formatBytes, memoryError, reason, reservationEnd } from '../memory.js';
 import { simdSupported, wasmModule, type WasmKind } from './modules.js';
 
 export { simdSupported };
@@ -10,31 +12,71 @@ interface WasmExports extends Kernels {
   readonly memory: WebAssembly.Memory;
 }
 
+/** One instance of a build, with its own memory; `base` is where the host's allocations start. */
+interface Instance {
+  kind: WasmKind;
+  exports: WasmExports;
+  base: number;
+}
+
 const PAGE = 65536;
-/** wasm32 linear memory cannot exceed 4 GiB. */
-const MAX_BYTES = 65536 * PAGE;
 
-const align16 = (n: number): number => Math.ceil(n / 16) * 16;
+/**
+ * Disposed instances wait here for the next backend of their kind: at most POOL_PER_KIND of each,
+ * and at most POOL_BYTES of memory in all (a Wasm memory never shrinks, so a large one is left to
+ * the garbage collector rather than kept alive).
+ */
+const POOL_PER_KIND = 4;
+const POOL_BYTES = 64 * 2 ** 20;
+const pool: Record<WasmKind, Instance[]> = { simd: [], scalar: [] };
+let instantiated = 0;
 
-/** A fresh instance of the simd or scalar build, with its own memory. */
-export async function createWasmBackend(kind: WasmKind): Promise<Backend> {
-  if (kind !== 'simd' && kind !== 'scalar') throw new Error(`enorm: unknown WebAssembly build '${String(kind)}'`);
-  if (kind === 'simd' && !simdSupported()) {
-    throw new Error(
-      "enorm: this runtime does not support WebAssembly SIMD; use the 'scalar' or 'js' backend (or 'auto')",
-    );
-  }
+/** For tests: instances created so far, and instances waiting in the pool. */
+export function wasmPoolStats(): { instantiated: number; pooled: number } {
+  return { instantiated, pooled: pool.simd.length + pool.scalar.length };
+}
+
+const pooledBytes = () => [...pool.simd, ...pool.scalar].reduce((a, i) => a + i.exports.memory.buffer.byteLength, 0);
+
+async function instantiateBuild(kind: WasmKind): Promise<Instance> {
   const module = await wasmModule(kind);
-  // The module imports nothing (stub runtime, abort disabled); the loader's default env is ignored.
-  const { instance } = await instantiate<Record<string, unknown>>(module, {});
+  let instance: WebAssembly.Instance;
+  try {
+    // The module imports nothing (stub runtime, abort disabled); the loader's default env is ignored.
+    ({ instance } = await instantiate<Record<string, unknown>>(module, {}));
+  } catch (e) {
+    // V8 throws RangeError when it cannot reserve another Wasm memory (about 12,800 live ones on 64-bit Linux).
+    if (e instanceof RangeError) throw memoryError(`enorm: cannot create a WebAssembly instance for a new engine (${reason(e)}); ${DISPOSE_HINT}`);
+    throw e;
+  }
+  instantiated++;
   // Raw exports: the loader's demangled wrappers take ...rest args and would allocate per call.
-  const ex = instance.exports as unknown as WasmExports;
-  const memory = ex.memory;
-
+  const exports = instance.exports as unknown as WasmExports;
   // Allocate from the end of the initial memory upward: AS static data (pow tables) lies below it.
-  let top = align16(Math.max(memory.buffer.byteLength, 16));
+  return { kind, exports, base: align16(Math.max(exports.memory.buffer.byteLength, 16)) };
+}
 
-  const kernels: Kernels = {
+/** A backend on an instance of the simd or scalar build: a pooled one if any, else a fresh one. */
+export async function createWasmBackend(kind: WasmKind): Promise<Backend> {
+  if (kind !== 'simd' && kind !== 'scalar') {
+    throw new ENormError('E_OPTION', `enorm: unknown WebAssembly build ${JSON.stringify(String(kind))}; use 'simd' or 'scalar'`);
+  }
+  if (kind === 'simd' && !simdSupported()) {
+    throw new ENormError('E_OPTION', "enorm: this runtime does not support WebAssembly SIMD; use the 'scalar' or 'js' backend (or 'auto')");
+  }
+  return bind(pool[kind].pop() ?? (await instantiateBuild(kind)));
+}
+
+function bind(inst: Instance): Backend {
+  const { exports: ex, base } = inst;
+  const memory = ex.memory;
+  let top = base;
+  let live = true;
+  const owner = `the '${inst.kind}' backend`;
+  const dead = (): never => {
+    throw disposedError(owner);
+  };
+  const raw: Kernels = {
     accumulate: ex.accumulate,
     scale: ex.scale,
     scaleAccumulate: ex.scaleAccumulate,
@@ -43,32 +85,44 @@ export async function createWasmBackend(kind: WasmKind): Promise<Backend> {
     firstNonFinite: ex.firstNonFinite,
     zero: ex.zero,
   };
+  let kernels = raw;
 
   return {
-    name: kind,
-    kernels,
+    name: inst.kind,
+    get kernels(): Kernels {
+      return kernels;
+    },
     get buffer(): ArrayBuffer {
-      return memory.buffer;
+      return live ? memory.buffer : dead();
+    },
+    available(): number {
+      return live ? MAX_HOST_BYTES - top : 0;
     },
     reserve(n: number): number {
-      if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`enorm: cannot reserve ${n} bytes`);
+      if (!live) dead();
       const ptr = top;
-      const end = ptr + align16(n);
-      if (end > MAX_BYTES) {
-        throw new RangeError(`enorm: ${end} bytes exceed the 4 GiB WebAssembly memory limit`);
-      }
+      const end = reservationEnd(top, n, inst.kind);
       const have = memory.buffer.byteLength;
       if (end > have) {
         try {
           memory.grow(Math.ceil((end - have) / PAGE));
         } catch (e) {
-          throw new RangeError(
-            `enorm: cannot grow WebAssembly memory to ${end} bytes: ${e instanceof Error ? e.message : String(e)}`,
-          );
+          throw memoryError(`enorm: cannot grow WebAssembly memory to ${formatBytes(end)} (${reason(e)}); ${DISPOSE_HINT}`);
         }
       }
       top = end;
       return ptr;
+    },
+    dispose(): void {
+      if (!live) return;
+      live = false;
+      kernels = disposedKernels(owner);
+      const bytes = memory.buffer.byteLength;
+      if (pool[inst.kind].length < POOL_PER_KIND && pooledBytes() + bytes <= POOL_BYTES) {
+        // The next backend gets memory as a fresh instance has it: zero above the static data.
+        ex.zero(base, top - base);
+        pool[inst.kind].push(inst);
+      }
     },
   };
 }

@@ -5,12 +5,12 @@
  */
 import { ENormError } from '../../errors.js';
 import type { CycleKernels, DeviceBackend } from '../backend.js';
+import { align16 } from '../memory.js';
 import { Param, PARAM_WORDS, SHADERS, SUM_CHUNK, WORKGROUP, type ShaderName } from './shaders.js';
 
 /** Bytes between parameter blocks: WebGPU's largest allowed minUniformBufferOffsetAlignment. */
 const PARAM_STRIDE = 256;
 const NONE = 0xffffffff;
-const align16 = (n: number) => (n + 15) & ~15;
 
 interface Call {
   shader: ShaderName;
@@ -116,8 +116,13 @@ export class WebGPUBackend implements DeviceBackend {
   }
 
   reserve(bytes: number): number {
-    if (this.memoryBuffer) throw new ENormError('E_OPTION', 'WebGPUBackend.reserve: the memory is already in use; use one backend per engine');
+    if (this.memoryBuffer) throw new ENormError('E_STATE', 'WebGPUBackend.reserve: the memory is already in use; use one backend per engine');
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new ENormError('E_MEMORY', `WebGPUBackend.reserve: cannot reserve ${String(bytes)} bytes`);
     const at = this.reserved;
+    // The kernels take u32 word pointers (byte pointer >>> 2): byte pointers stay below 2^32.
+    if (align16(at + bytes) > 2 ** 32) {
+      throw new ENormError('E_MEMORY', `WebGPUBackend.reserve: ${at + bytes} bytes of engine memory exceed the 4 GiB that u32 pointers address`);
+    }
     this.reserved = align16(at + bytes);
     return at;
   }
@@ -126,7 +131,7 @@ export class WebGPUBackend implements DeviceBackend {
   get memory(): GPUBuffer {
     const limit = this.device.limits.maxStorageBufferBindingSize;
     if (this.reserved > limit) {
-      throw new ENormError('E_OPTION', `the network needs ${this.reserved} bytes of engine memory; this WebGPU device binds at most ${limit} (maxStorageBufferBindingSize)`);
+      throw new ENormError('E_MEMORY', `the network needs ${this.reserved} bytes of engine memory; this WebGPU device binds at most ${limit} (maxStorageBufferBindingSize)`);
     }
     this.memoryBuffer ??= this.device.createBuffer({
       label: 'enorm-memory',
@@ -170,7 +175,7 @@ export class WebGPUBackend implements DeviceBackend {
 
   /** The status slots recorded since the last read: first non-finite index per slot, or -1. */
   async readStatus(): Promise<Int32Array> {
-    if (!this.statusPending) throw new ENormError('E_OPTION', 'WebGPUBackend.readStatus: no scan was encoded');
+    if (!this.statusPending) throw new ENormError('E_STATE', 'WebGPUBackend.readStatus: no scan was encoded');
     const n = this.statusSlots;
     this.statusPending = false;
     this.statusSlots = 0;
