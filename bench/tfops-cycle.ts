@@ -1,5 +1,5 @@
 /**
- * The ENorm cycle written with tf ops (ENORM.md section 3), for one purpose: to measure it against
+ * The ENorm cycle written with tf ops (docs/ALGORITHM.md section 3), for one purpose: to measure it against
  * the WGSL kernels on the webgpu backend, as the issue asks. It follows the same compiled plan but
  * handles only views that cover whole tensors (true of the benchmark's MLP and conv net) and keeps
  * no finiteness check. Not part of the package.

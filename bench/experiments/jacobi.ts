@@ -1,5 +1,5 @@
 /**
- * The Jacobi-style cycle of the official PyTorch release (ENORM.md section 6), in float64 on the
+ * The Jacobi-style cycle of the official PyTorch release (docs/ALGORITHM.md section 6), in float64 on the
  * same plan as the exact cycle: every group's A_i and B_i are read from the weights as they were at
  * the start of the cycle, and all rescalings land afterwards. The exact (Gauss-Seidel) cycle reads
  * each group's sums after the previous group's rescaling (reference/reference.ts).

@@ -1,7 +1,7 @@
 /**
  * npm run experiments -- [--quick] [--only fc-depth small-batch overhead convergence] [--results DIR]
  *
- * Runs the paper's checks on Fashion-MNIST (ENORM.md section 5), skipping every cell whose row is
+ * Runs the paper's checks on Fashion-MNIST (docs/ALGORITHM.md section 5), skipping every cell whose row is
  * already in DIR (default bench/results, bench/results/quick with --quick), so an interrupted sweep
  * resumes. Trains on webgpu when a hardware GPU is present, else on wasm (cpu for conv nets).
  * Then writes docs/RESULTS.md and its plots (--no-report to skip).

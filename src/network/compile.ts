@@ -98,8 +98,22 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
     for (const e of extras) g.writers.push({ ...viewOf(e, { outer: 1, axis: units, inner: 1 }, 0, all), inCost: tensors[e].cost });
     return { channels: units, segments: whole(g, units), spatial: null, flattened: null };
   };
+  /**
+   * A frozen layer (docs/ALGORITHM.md section 7, "Ownership"): none of its tensors joins the plan, the groups
+   * it reads keep scale 1 (their scale would be undone in its kernel), and so do its output units
+   * (their scale would land on its kernel, bias, gamma or beta); pinned, not fixed, so that a
+   * residual stream it writes is pinned as a whole when an add merges it.
+   */
+  const frozenLayer = (k: number, reason: string, input: Value, units: number): Value => {
+    pin(input);
+    const g = newGroup(k, units);
+    g.pinned = true;
+    barriers.push({ layer: names[k], reason: `layer '${names[k]}' is frozen (${reason}): its tensors are not rescaled, and the units it reads and writes keep scale 1` });
+    return { channels: units, segments: whole(g, units), spatial: null, flattened: null };
+  };
   /** A dense or convolution layer: kernel read per input channel (`read`), written per output unit (`write`), plus its bias. */
   const weighted = (k: number, layer: WeightedLayer, input: Value, units: number, read: AxisLayout, write: AxisLayout): Value => {
+    if (layer.frozen !== undefined) return frozenLayer(k, layer.frozen, input, units);
     const w = slot(k, 'weight', layer.weight, companionList(layer.companions?.weight));
     addReaders(w, read, input);
     const b = layer.bias ? [slot(k, 'bias', layer.bias, companionList(layer.companions?.bias))] : [];
@@ -188,6 +202,10 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         checkChannels(k, input, n, 'channel count');
         // BN cancels any scale on its input: the producer's units keep scale 1.
         pin(input);
+        if (layer.frozen !== undefined) {
+          out = { ...frozenLayer(k, layer.frozen, input, n), spatial: input.spatial };
+          break;
+        }
         const gamma = layer.gamma ? slot(k, 'gamma', layer.gamma, companionList(layer.companions?.gamma)) : -1;
         const beta = layer.beta ? slot(k, 'beta', layer.beta, companionList(layer.companions?.beta)) : -1;
         if (gamma < 0) {
@@ -295,9 +313,10 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
       g = { id: r.id, name: '', size: r.size, writers: [], readers: [], layers: [] };
       roots.set(r, g);
     }
-    g.writers.push(...d.writers);
-    g.readers.push(...d.readers);
-    g.layers.push(...d.layers);
+    // Loops, not push(...spread): a stream merged from 130,000+ layers would overflow the call stack.
+    for (const w of d.writers) g.writers.push(w);
+    for (const r of d.readers) g.readers.push(r);
+    for (const l of d.layers) g.layers.push(l);
   }
   const groups = [...roots.values()]
     .filter((g) => g.readers.length > 0 && g.writers.some((w) => w.inCost))

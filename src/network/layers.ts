@@ -25,13 +25,24 @@ interface LayerBase {
   inputs?: string[];
 }
 
+/**
+ * A weighted layer's tensors may be marked as not enorm's to change: a layer another model also
+ * uses, or a non-trainable one. It is a barrier (docs/ALGORITHM.md section 7, "Ownership"): its tensors are
+ * left out of the plan (never read, written or counted in the energy), and every group whose scale
+ * would land on them (its output units; the units it reads) keeps scale 1, reported in the barriers.
+ */
+interface Freezable {
+  /** Why the layer must not change, e.g. 'trainable: false' or "shared with model 'B'". */
+  frozen?: string;
+}
+
 export interface InputLayer extends LayerBase {
   kind: 'input';
   /** Per-example shape, e.g. [784] or [28, 28, 1] (NHWC) / [1, 28, 28] (NCHW). Needed only to run the network. */
   shape?: number[];
 }
 
-export interface DenseLayer extends LayerBase {
+export interface DenseLayer extends LayerBase, Freezable {
   kind: 'dense';
   weight: Float32Array;
   /** [in, out] for layout 'io', [out, in] for 'oi'. */
@@ -41,7 +52,7 @@ export interface DenseLayer extends LayerBase {
   companions?: { weight?: Companion; bias?: Companion };
 }
 
-export interface Conv2DLayer extends LayerBase {
+export interface Conv2DLayer extends LayerBase, Freezable {
   kind: 'conv2d';
   weight: Float32Array;
   /** [kh, kw, in, out] for 'hwio', [out, in, kh, kw] for 'oihw'. */
@@ -53,7 +64,7 @@ export interface Conv2DLayer extends LayerBase {
   companions?: { weight?: Companion; bias?: Companion };
 }
 
-export interface DepthwiseConv2DLayer extends LayerBase {
+export interface DepthwiseConv2DLayer extends LayerBase, Freezable {
   kind: 'depthwise-conv2d';
   weight: Float32Array;
   /** [kh, kw, channels, multiplier] for 'hwcm', [channels*multiplier, 1, kh, kw] for 'oihw'. */
@@ -69,7 +80,7 @@ export interface DepthwiseConv2DLayer extends LayerBase {
  * Inference-mode batch normalisation: y = gamma * (x - mean) / sqrt(variance + epsilon) + beta.
  * It cancels any scale on its input, so the unit's scale goes on gamma and beta instead.
  */
-export interface BatchNormLayer extends LayerBase {
+export interface BatchNormLayer extends LayerBase, Freezable {
   kind: 'batch-norm';
   /** Absent means gamma = 1 (then the channel cannot carry a scale). */
   gamma?: Float32Array;

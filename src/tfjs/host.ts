@@ -32,5 +32,8 @@ export class HostStep {
     }
   }
 
-  dispose(): void {}
+  /** Frees the engine's Wasm memory (back to the instance pool). */
+  dispose(): void {
+    this.engine.dispose();
+  }
 }

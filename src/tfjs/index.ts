@@ -9,12 +9,15 @@
  * to their weights.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ENormOptions } from '../engine/options.js';
+import { resolveOptions, type ENormOptions } from '../engine/options.js';
 import type { Barrier } from '../engine/plan.js';
 import { ENormError } from '../errors.js';
+import { compilePlan } from '../network/compile.js';
+import { validateLayers } from '../network/validate.js';
 import { HostStep } from './host.js';
-import { accumulatorsOf, bindModel } from './model.js';
-import { WebGPUStep } from './webgpu.js';
+import { accumulatorsOf, bindModel, ownershipOf, type Ownership } from './model.js';
+import { checkNotDisposed } from './ownership.js';
+import { activeWebGPU, WebGPUStep } from './webgpu.js';
 
 /** Where the cycle runs: 'auto' is 'webgpu' on the tfjs webgpu backend and 'wasm' elsewhere. */
 export type CycleOn = 'auto' | 'wasm' | 'webgpu';
@@ -51,20 +54,44 @@ function resolveCycleOn(cycleOn: CycleOn | undefined): 'wasm' | 'webgpu' {
   return on === 'auto' ? (tf.getBackend() === 'webgpu' ? 'webgpu' : 'wasm') : on;
 }
 
+/** What a step on this model needs, checked before anything is read or written. */
+interface Request {
+  on: 'wasm' | 'webgpu';
+  rest: Omit<ENormStepOptions, 'optimizer' | 'cycleOn'>;
+  accumulators: Map<string, tf.Variable>;
+  ownership: Ownership;
+  key: string;
+}
+
 /**
- * One ENorm cycle on the model's weights, in place, with the optimizer's momentum moved inversely.
- * The plan is built on the first call and reused while the model, optimizer state, tfjs backend
- * and options stay the same. On any error no variable is changed.
+ * Checks the options, the optimizer (E_OPTION for Adam, RMSProp, Adagrad) and that nothing is
+ * disposed (E_STATE), and collects what the plan depends on: the model's weights, the optimizer's
+ * accumulators, which layers are trainable and which another model shares, the backend and options.
  */
-export async function enormStep(model: tf.LayersModel, options: ENormStepOptions = {}): Promise<ENormStepInfo> {
+async function request(model: tf.LayersModel, options: ENormStepOptions): Promise<Request> {
   const { optimizer = model.optimizer, cycleOn, ...rest } = options;
   if (!optimizer) throw new ENormError('E_OPTION', `model '${model.name}' has no optimizer: pass { optimizer } or compile the model`);
   const on = resolveCycleOn(cycleOn);
   const accumulators = await accumulatorsOf(optimizer);
-  const key = JSON.stringify([model.weights.length, [...accumulators.values()].map((v) => v.id), tf.getBackend(), on, rest]);
+  checkNotDisposed(model, accumulators);
+  const ownership = ownershipOf(model);
+  const trainable = model.weights.map((w) => (ownership.trainable.has(w) ? 1 : 0)).join('');
+  const key = JSON.stringify([model.weights.length, [...accumulators.values()].map((v) => v.id), trainable, [...ownership.shared].sort(), tf.getBackend(), on, rest]);
+  return { on, rest, accumulators, ownership, key };
+}
+
+/**
+ * One ENorm cycle on the model's weights, in place, with the optimizer's momentum moved inversely.
+ * Layers that another model also runs, or that are not trainable, are frozen: their weights are not
+ * touched and the units around them keep scale 1 (listed in `barriers`). The plan is built on the
+ * first call and reused while the model, its trainable flags and sharing, the optimizer state, the
+ * tfjs backend and the options stay the same. On any error no variable is changed.
+ */
+export async function enormStep(model: tf.LayersModel, options: ENormStepOptions = {}): Promise<ENormStepInfo> {
+  const { on, rest, accumulators, ownership, key } = await request(model, options);
   let binding = bindings.get(model);
   if (!binding || binding.key !== key) {
-    const bound = bindModel(model, accumulators);
+    const bound = bindModel(model, accumulators, ownership);
     const step = on === 'webgpu' ? await WebGPUStep.create(bound, rest) : await HostStep.create(bound, rest);
     binding?.step.dispose();
     const { plan, units } = step.engine;
@@ -75,12 +102,25 @@ export async function enormStep(model: tf.LayersModel, options: ENormStepOptions
   return binding.info;
 }
 
-/** Runs enormStep after every batch of model.fit, with the model's own optimizer. */
+/**
+ * Runs enormStep after every batch of model.fit, with the model's own optimizer. Everything that
+ * would refuse the step (an Adam, RMSProp or Adagrad optimizer, a layer or option enorm cannot
+ * handle, a disposed model) is checked when training begins, so fit rejects before its first
+ * batch changes any weight.
+ */
 export class ENormCallback extends tf.Callback {
   private readonly options: ENormStepOptions;
   constructor(options: ENormStepOptions = {}) {
     super();
     this.options = options;
+  }
+  override async onTrainBegin(): Promise<void> {
+    const { on, rest, accumulators, ownership } = await request(this.model, this.options);
+    if (on === 'webgpu') activeWebGPU(); // the tfjs webgpu internals the GPU cycle needs
+    const { network } = bindModel(this.model, accumulators, ownership);
+    const resolved = resolveOptions(rest);
+    validateLayers(network);
+    compilePlan(network, resolved); // reads only: graph and width errors now, not after a batch
   }
   override async onBatchEnd(): Promise<void> {
     await enormStep(this.model, this.options);

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ENormError } from '../errors.js';
 import { parseTfjsModel, type TfjsModel } from '../model-io/tfjs-format.js';
 import type { Network } from '../network/layers.js';
+import { SHARED, sharedLayers } from './ownership.js';
 
 /** A model weight or an optimizer accumulator. */
 export type ModelVariable = tf.Variable | tf.LayerVariable;
@@ -16,12 +17,16 @@ export interface BoundModel {
   variableOf: Map<Float32Array, ModelVariable>;
 }
 
-/** Optimizers whose state transforms exactly under the rescaling (ENORM.md section 5). */
+/** Optimizers whose state transforms exactly under the rescaling (docs/ALGORITHM.md section 5). */
 const SUPPORTED = new Set(['SGD', 'Momentum']);
 
-/** Refuses layers whose constraints tfjs would re-apply after the rescaling. */
-function checkConstraints(model: tf.LayersModel): void {
+/**
+ * Refuses layers whose constraints tfjs would re-apply after the rescaling. A frozen layer (shared,
+ * or with nothing trainable) is never rescaled, so its constraints are left to tfjs.
+ */
+function checkConstraints(model: tf.LayersModel, { shared }: Ownership): void {
   for (const layer of model.layers) {
+    if (shared.has(layer.name) || layer.trainableWeights.length === 0) continue;
     const config = layer.getConfig() as Record<string, unknown>;
     for (const [key, value] of Object.entries(config)) {
       if (key.endsWith('Constraint') && value !== null && value !== undefined) {
@@ -47,9 +52,44 @@ export async function accumulatorsOf(optimizer: tf.Optimizer): Promise<Map<strin
   return found;
 }
 
+/** What the model's owner allows enorm to change (ownership.ts). */
+export interface Ownership {
+  /** tfjs layer names that another model also runs. */
+  shared: Set<string>;
+  /** model.trainableWeights: what fit trains. */
+  trainable: Set<ModelVariable>;
+}
+
+export const ownershipOf = (model: tf.LayersModel): Ownership => ({ shared: sharedLayers(model), trainable: new Set(model.trainableWeights) });
+
+/** The tfjs layer a network layer comes from: its own name, or the name before a '/part' the reader adds ('dense_1/relu', 'sep/depthwise'). */
+function ownerOf(name: string, layers: Set<string>): string | undefined {
+  for (let n = name; ; n = n.slice(0, n.lastIndexOf('/'))) {
+    if (layers.has(n)) return n;
+    if (!n.includes('/')) return undefined;
+  }
+}
+
+/**
+ * Marks the network's weighted layers enorm must not change as `frozen` (a barrier in the plan): a
+ * layer another model runs, or one with a tensor that fit does not train (layer.trainable = false,
+ * or model.trainable = false).
+ */
+function markFrozen(model: tf.LayersModel, network: BoundModel['network'], variableOf: BoundModel['variableOf'], { shared, trainable }: Ownership): void {
+  const names = new Set(model.layers.map((l) => l.name));
+  for (const layer of network) {
+    if (layer.kind !== 'dense' && layer.kind !== 'conv2d' && layer.kind !== 'depthwise-conv2d' && layer.kind !== 'batch-norm') continue;
+    const owner = ownerOf(layer.name ?? '', names);
+    const tensors = [layer.kind === 'batch-norm' ? layer.gamma : layer.weight, layer.kind === 'batch-norm' ? layer.beta : layer.bias];
+    const untrained = tensors.some((t) => t !== undefined && variableOf.has(t) && !trainable.has(variableOf.get(t)!));
+    if (owner !== undefined && shared.has(owner)) layer.frozen = SHARED;
+    else if (untrained) layer.frozen = model.trainable ? 'trainable: false' : `trainable: false (model '${model.name}')`;
+  }
+}
+
 /** The model's network (arrays zero-filled: values stay in the variables) and where each array lives. */
-export function bindModel(model: tf.LayersModel, accumulators: Map<string, tf.Variable>): BoundModel {
-  checkConstraints(model);
+export function bindModel(model: tf.LayersModel, accumulators: Map<string, tf.Variable>, ownership: Ownership = ownershipOf(model)): BoundModel {
+  checkConstraints(model, ownership);
   const weights = model.weights;
   const specs = weights.map((w) => ({ name: w.originalName, shape: w.shape as number[], dtype: w.dtype }));
   const bytes = specs.reduce((a, s) => a + 4 * s.shape.reduce((x, y) => x * y, 1), 0);
@@ -81,6 +121,7 @@ export function bindModel(model: tf.LayersModel, accumulators: Map<string, tf.Va
       if (m) l.companions = { ...(l.companions ?? {}), [role]: m };
     }
   }
+  markFrozen(model, parsed.network, variableOf, ownership);
   return { network: parsed.network, variableOf };
 }
 

@@ -2,6 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { compilePlan } from '../../src/network/compile.js';
 import { mlp, resnet18, vgg } from '../../src/network/builders.js';
 import type { Layer, Network } from '../../src/network/layers.js';
+import { balance } from '../../src/engine/enorm.js';
+import { ENormError } from '../../src/errors.js';
+import { forward } from '../../src/network/forward.js';
+import { balanceReference } from '../../src/reference/reference.js';
+import { allArrays, maxRelDiff } from '../helpers/arrays.js';
 
 const plan = (net: Network, residual: 'complete' | 'blocks' = 'complete', includeBiases = false) => compilePlan(net, { includeBiases, residual });
 const f32 = (n: number) => new Float32Array(n).fill(0.5);
@@ -111,5 +116,72 @@ describe('compilePlan', () => {
     const p = plan(net);
     expect(p.groups).toHaveLength(0);
     expect(p.barriers[0].layer).toBe('sum');
+  });
+});
+
+describe('frozen layers (docs/ALGORITHM.md section 7, "Ownership")', () => {
+  const freeze = <T extends Network>(net: T, names: Record<string, string>): T => {
+    for (const l of net) if (l.name !== undefined && l.name in names) (l as { frozen?: string }).frozen = names[l.name];
+    return net;
+  };
+  const bits = (a: Float32Array) => Array.from(new Uint32Array(a.slice().buffer));
+  const groupLayers = (p: ReturnType<typeof plan>) => p.groups.map((g) => g.name);
+
+  it('a frozen dense layer: its tensors leave the plan, the units it reads and writes keep scale 1, and it is reported', () => {
+    const net = freeze(mlp({ sizes: [3, 4, 5, 6, 2], seed: 2 }), { dense2: 'trainable: false' });
+    expect(groupLayers(plan(mlp({ sizes: [3, 4, 5, 6, 2], seed: 2 })))).toEqual(['dense1', 'dense2', 'dense3']);
+    const p = plan(net);
+    expect(groupLayers(p)).toEqual(['dense3']); // dense1's units are undone in dense2's kernel; dense2's land on it
+    expect(p.tensors.some((t) => t.layer === 'dense2')).toBe(false);
+    expect(p.barriers).toEqual([{ layer: 'dense2', reason: "layer 'dense2' is frozen (trainable: false): its tensors are not rescaled, and the units it reads and writes keep scale 1" }]);
+  });
+
+  it('a frozen batch norm writing a residual stream pins the whole stream; a frozen conv reading one does too', () => {
+    const all = groupLayers(plan(resnet18({ width: 4 })));
+    const stream1 = 'stream(stem/bn+stage1.block1/bn2+stage1.block2/bn2)';
+    expect(all).toContain(stream1);
+    for (const frozen of ['stage1.block1/bn2', 'stage1.block2/conv1', 'stem/bn']) {
+      const p = plan(freeze(resnet18({ width: 4 }), { [frozen]: "shared with model 'B'" }));
+      const left = groupLayers(p);
+      expect(left).not.toContain(stream1);
+      expect(left.filter((g) => g.startsWith('stream('))).toHaveLength(3); // the other three streams still move
+      expect(p.groups.every((g) => [...g.writers, ...g.readers].every((v) => p.tensors[v.tensor].layer !== frozen))).toBe(true);
+      expect(p.barriers.map((b) => b.layer)).toContain(frozen);
+    }
+  });
+
+  it('engine and float64 reference: frozen tensors come back bit-identical, the rest balances, the function is kept', async () => {
+    const make = () => freeze(vgg({ inputSize: 4, stages: [[3, 4, 4, 4]], hidden: 6, seed: 3 }), { s1c2: 'trainable: false', fc2: 'trainable: false' });
+    const net = make();
+    const frozenBefore = net.filter((l) => 'frozen' in l).flatMap((l) => allArrays([l]).map(bits));
+    const input = Float64Array.from({ length: 2 * 4 * 4 * 3 }, (_, i) => Math.sin(i));
+    const before = forward(net, [input], { batch: 2, inputShapes: [[4, 4, 3]] })[0];
+    const ref = balanceReference(make(), { tolerance: 1e-10, maxCycles: 200 });
+    const report = await balance(net, { tolerance: 1e-10, maxCycles: 200 });
+    expect(net.filter((l) => 'frozen' in l).flatMap((l) => allArrays([l]).map(bits))).toEqual(frozenBefore);
+    expect(report.barriers.map((b) => b.layer)).toEqual(expect.arrayContaining(['s1c2', 'fc2']));
+    expect(ref.plan.groups.map((g) => g.name)).toEqual(['s1c3', 's1c4']); // s1c1 and fc1 feed frozen layers
+    expect(report.energyAfter).toBeLessThan(0.99 * report.energyBefore); // the non-frozen part still balances
+    expect(ref.energies[ref.energies.length - 1]).toBeLessThan(0.99 * ref.energyBefore);
+    expect(Math.abs(report.energyAfter - ref.energies[ref.energies.length - 1])).toBeLessThan(1e-4 * ref.energyBefore);
+    const after = forward(net, [input], { batch: 2, inputShapes: [[4, 4, 3]] })[0];
+    expect(maxRelDiff(after, before)).toBeLessThan(1e-5);
+  });
+
+  it('a frozen field on a layer without tensors, or one that is not a one-line reason, is E_OPTION naming the layer', async () => {
+    const cases: [Network, RegExp][] = [
+      [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3] }, { kind: 'relu', name: 'r', frozen: 'x' } as unknown as Layer, { kind: 'dense', name: 'b', weight: f32(6), shape: [3, 2] }], /layer 'r' \(relu\): frozen applies only to dense, conv2d, depthwise-conv2d, batch-norm/],
+      [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3], frozen: '' }], /layer 'a' \(dense\): frozen must be a non-empty one-line string/],
+      [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3], frozen: true as unknown as string }], /layer 'a' \(dense\): frozen must be .* got true/],
+      [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3], frozen: 'two\nlines' }], /frozen must be a non-empty one-line string/],
+      [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3], frozen: 10n as unknown as string }], /layer 'a' \(dense\): frozen must be a non-empty one-line string/],
+    ];
+    for (const [net, message] of cases) {
+      const err = await balance(net).catch((e) => e);
+      expect(err).toBeInstanceOf(ENormError);
+      expect(err.code).toBe('E_OPTION');
+      expect(err.message).toMatch(message);
+      expect(allArrays(net).every((a) => a.every((x) => x === 0.5))).toBe(true);
+    }
   });
 });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { ENormError } from '../../src/errors.js';
-import { enormStep } from '../../src/tfjs/index.js';
+import { enormStep, type ENormStepInfo } from '../../src/tfjs/index.js';
 import { maxRelDiff } from '../helpers/nets.js';
 
 export { maxRelDiff };
@@ -144,4 +144,56 @@ export async function checkOverflowRefused(): Promise<tf.LayersModel> {
   expect(await weightValues(model)).toEqual(before);
   await enormStep(model, { optimizer }); // and the next step works
   return model;
+}
+
+export const he = (seed: number) => ({ kernelInitializer: tf.initializers.heNormal({ seed }), biasInitializer: tf.initializers.randomNormal({ stddev: 0.1, seed: seed + 100 }) });
+
+/** 8 -> 16 -> 12 -> 10 -> 3, ReLU, momentum SGD, a few steps trained. */
+export async function trainedChain(): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer; x: tf.Tensor }> {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 16, inputShape: [8], activation: 'relu', ...he(1) }),
+      tf.layers.dense({ units: 12, activation: 'relu', ...he(2) }),
+      tf.layers.dense({ units: 10, activation: 'relu', ...he(3) }),
+      tf.layers.dense({ units: 3, ...he(4) }),
+    ],
+  });
+  const optimizer = tf.train.momentum(0.01, 0.9);
+  model.compile({ optimizer, loss: 'meanSquaredError' });
+  const x = tf.randomNormal([8, 8], 0, 1, 'float32', 61);
+  await model.fit(x, tf.randomNormal([8, 3], 0, 1, 'float32', 62), { epochs: 3, batchSize: 8, verbose: 0, shuffle: false });
+  return { model, optimizer, x };
+}
+
+/** Bit patterns, so that "unchanged" means bit-identical. */
+export const bits = async (t: tf.Tensor) => Array.from(new Uint32Array(Float32Array.from((await t.data()) as Float32Array).buffer));
+const layerBits = (layer: tf.SymbolicTensor['sourceLayer']) => Promise.all(layer.weights.map((w) => bits(w.read())));
+export const allBits = (model: tf.LayersModel) => Promise.all(model.weights.map((w) => bits(w.read())));
+const predict = (model: tf.LayersModel, x: tf.Tensor) => model.predict(x) as tf.Tensor;
+
+/**
+ * After 3 enormSteps on A: `other`'s predictions and the `frozen` layers' weights are bit-identical,
+ * A's predictions are kept, A's other layers still balance (energy down, some weight moved), and the
+ * barriers name every frozen layer with `reason`.
+ */
+export async function checkFrozenKept(a: { model: tf.LayersModel; optimizer: tf.Optimizer; x: tf.Tensor }, frozen: number[], reason: RegExp, other?: tf.LayersModel): Promise<void> {
+  const { model, optimizer, x } = a;
+  const otherBefore = other ? await bits(predict(other, x)) : null;
+  const frozenBefore = await Promise.all(frozen.map((i) => layerBits(model.layers[i])));
+  const free = model.layers.map((_, i) => i).filter((i) => !frozen.includes(i));
+  const freeBefore = await Promise.all(free.map((i) => layerBits(model.layers[i])));
+  const before = await predict(model, x).data();
+  const energyBefore = await energy(model);
+  let info: ENormStepInfo | undefined;
+  for (let i = 0; i < 3; i++) info = await enormStep(model, { optimizer });
+  if (other) expect(await bits(predict(other, x))).toEqual(otherBefore);
+  expect(await Promise.all(frozen.map((i) => layerBits(model.layers[i])))).toEqual(frozenBefore);
+  const freeAfter = await Promise.all(free.map((i) => layerBits(model.layers[i])));
+  expect(freeAfter.some((l, i) => JSON.stringify(l) !== JSON.stringify(freeBefore[i]))).toBe(true);
+  expect(maxRelDiff(await predict(model, x).data(), before)).toBeLessThan(1e-5);
+  expect(await energy(model)).toBeLessThan(energyBefore);
+  for (const i of frozen) {
+    const barrier = info!.barriers.find((b) => b.layer === model.layers[i].name);
+    expect(barrier?.reason).toMatch(reason);
+  }
 }

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { enormStep } from '../../src/tfjs/index.js';
 import { describeAdapter } from '../../scripts/webgpu-node.js';
 import { useWebGPU } from '../helpers/webgpu.js';
-import { checkNonFiniteRefused, checkOverflowRefused, checkStepPreserves, convBn, maxRelDiff, mlp, MODELS, trained, trainWithENorm } from './models.js';
+import { checkFrozenKept, checkNonFiniteRefused, checkOverflowRefused, checkStepPreserves, convBn, he, maxRelDiff, mlp, MODELS, trained, trainedChain, trainWithENorm } from './models.js';
 
 /** Counts tfjs's readbacks (read, readSync, readToGPU) on the active backend while `body` runs. */
 async function countReadbacks(body: () => Promise<void>): Promise<number> {
@@ -53,6 +53,14 @@ describe('enormStep on the tfjs webgpu backend (Dawn; SwiftShader without a GPU)
     for (let i = 0; i < 1000; i++) await enormStep(model, { optimizer });
     const now = tf.memory() as tf.MemoryInfo & { numBytesInGPU: number };
     expect([now.numTensors, now.numBytes, now.numBytesInGPU]).toEqual([numTensors, numBytes, numBytesInGPU]);
+  });
+
+  it('the GPU cycle leaves a layer another model shares and a non-trainable layer bit-identical', async () => {
+    const a = await trainedChain();
+    const b = tf.sequential({ layers: [a.model.layers[0], tf.layers.dense({ units: 5, ...he(7) })] });
+    a.model.layers[3].trainable = false;
+    await checkFrozenKept(a, [0, 3], /is frozen \((shared with another model|trainable: false)\)/, b);
+    expect((await enormStep(a.model, { optimizer: a.optimizer })).cycleOn).toBe('webgpu');
   });
 
   it('a weight that is already NaN (a diverged SGD step) is E_NONFINITE, not an overflow, and nothing changes', async () => {
