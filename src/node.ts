@@ -1,5 +1,6 @@
 /** Node entry: everything in 'enorm' and 'enorm/model-io', plus reading and writing model files and the CLI. */
 export * from './index.js';
 export * from './model-io.js';
-export { readTfjsModelFile, writeTfjsModelFile } from './model-io/files.js';
+export { readTfjsModelFile, writeTfjsModelFile, type ReadTfjsModelOptions, type WriteTfjsModelOptions } from './model-io/files.js';
+export type { AtomicWriteStep } from './model-io/atomic-write.js';
 export { main as runCli } from './cli/main.js';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,17 @@ async function smallModel(seed = 1): Promise<{ tfModel: tf.LayersModel; model: T
   return { tfModel, model: model! };
 }
 
+/** The name writeTfjsModelFile gives the model's weights: weights.<first 16 hex digits of their sha256>.bin. */
+function weightsFileOf(model: TfjsModel): string {
+  const bytes = new Uint8Array(serializeTfjsModel(model).weightData);
+  return `weights.${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}.bin`;
+}
+
+/** The weights file the model.json in `dir` names. */
+async function namedWeightsFile(dir: string): Promise<string> {
+  return JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')).weightsManifest[0].paths[0];
+}
+
 async function expectRejects(p: Promise<unknown>, code: ENormErrorCode, pattern: RegExp): Promise<void> {
   const e = await p.then(() => undefined, (err: unknown) => err);
   expect(e).toBeInstanceOf(ENormError);
@@ -60,13 +72,16 @@ afterAll(async () => {
 });
 
 describe('writeTfjsModelFile / readTfjsModelFile', () => {
-  it('writes model.json + weights.bin into a new directory and reads them back', async () => {
+  it('writes model.json + weights.<hash>.bin into a new directory and reads them back', async () => {
     const { tfModel, model } = await smallModel();
     const dir = join(freshDir(), 'nested', 'out');
     const paths = await writeTfjsModelFile(model, dir);
-    expect(paths).toEqual([join(dir, 'model.json'), join(dir, 'weights.bin')]);
-    expect((await readdir(dir)).sort()).toEqual(['model.json', 'weights.bin']);
-    expect((await stat(join(dir, 'weights.bin'))).size).toBe((5 * 6 + 6 + 6 * 3 + 3) * 4);
+    const weightsFile = weightsFileOf(model);
+    expect(weightsFile).toMatch(/^weights\.[0-9a-f]{16}\.bin$/);
+    expect(paths).toEqual([join(dir, 'model.json'), join(dir, weightsFile)]);
+    expect((await readdir(dir)).sort()).toEqual(['model.json', weightsFile]);
+    expect(await namedWeightsFile(dir)).toBe(weightsFile);
+    expect((await stat(join(dir, weightsFile))).size).toBe((5 * 6 + 6 + 6 * 3 + 3) * 4);
 
     const back = await readTfjsModelFile(join(dir, 'model.json'));
     expect(back.network.map((l) => l.kind)).toEqual(['input', 'dense', 'relu', 'dense', 'activation']);
@@ -81,10 +96,14 @@ describe('writeTfjsModelFile / readTfjsModelFile', () => {
     const { model } = await smallModel(2);
     const dir = freshDir();
     await writeTfjsModelFile(model, dir);
+    const first = weightsFileOf(model);
     const h = model.network.find((l) => l.name === 'h') as Extract<Layer, { kind: 'dense' }>;
     h.weight[0] = 123.5;
     await writeTfjsModelFile(model, dir);
-    expect((await readdir(dir)).sort()).toEqual(['model.json', 'weights.bin']);
+    const second = weightsFileOf(model);
+    expect(second).not.toBe(first);
+    // the first write's weights file, named by the replaced model.json, is removed
+    expect((await readdir(dir)).sort()).toEqual(['model.json', second]);
     const back = await readTfjsModelFile(join(dir, 'model.json'));
     expect((back.network.find((l) => l.name === 'h') as Extract<Layer, { kind: 'dense' }>).weight[0]).toBe(123.5);
     expect((await loadFromDisk(dir)).getLayer('h').getWeights()[0].dataSync()[0]).toBe(123.5);
@@ -134,7 +153,8 @@ describe('readTfjsModelFile rejects bad files', () => {
     const dir = freshDir();
     await mkdir(dir);
     await writeFile(join(dir, 'model.json'), await readFile(join(good, 'model.json')));
-    await expectRejects(readTfjsModelFile(join(dir, 'model.json')), 'E_MODEL', /weight shard '.*weights.bin' cannot be read: file not found/);
+    await expectRejects(readTfjsModelFile(join(dir, 'model.json')), 'E_MODEL',
+      new RegExp(`weight shard '${(await namedWeightsFile(good)).replace(/\./g, '\\.')}' cannot be read: file not found \\(weightsManifest\\[0\\]\\.paths\\[0\\]\\)$`));
   });
 
   it('a JSON syntax error', async () => {
@@ -149,10 +169,11 @@ describe('readTfjsModelFile rejects bad files', () => {
     const dir = freshDir();
     await mkdir(dir);
     await writeFile(join(dir, 'model.json'), await readFile(join(good, 'model.json')));
-    const w = await readFile(join(good, 'weights.bin'));
-    await writeFile(join(dir, 'weights.bin'), w.subarray(0, w.length - 12));
+    const name = await namedWeightsFile(good);
+    const w = await readFile(join(good, name));
+    await writeFile(join(dir, name), w.subarray(0, w.length - 12));
     await expectRejects(readTfjsModelFile(join(dir, 'model.json')), 'E_MODEL',
-      new RegExp(`model.json: shard 'weights.bin' is truncated: expected ${w.length} bytes, found ${w.length - 12}$`));
+      new RegExp(`model.json: shard '${name.replace(/\./g, '\\.')}' is truncated: expected ${w.length} bytes, found ${w.length - 12}$`));
   });
 });
 
