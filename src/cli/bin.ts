@@ -1,10 +1,7 @@
 import { main } from './main.js';
+import { reportUncaught } from './uncaught.js';
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
-  (e: unknown) => {
-    // Not an expected error: a bug. Show everything.
-    console.error('enorm: internal error, please report it:', e);
-    process.exitCode = 70;
-  },
+  (e: unknown) => { process.exitCode = reportUncaught(e, (t) => process.stderr.write(t)); },
 );

@@ -1,6 +1,4 @@
-import { forward } from '../network/forward.js';
 import { layerName, type Network } from '../network/layers.js';
-import { mulberry32 } from '../network/random.js';
 import { outputUnitOf, outputUnits, type WeightedLayer } from '../network/validate.js';
 
 export interface LayerNorms {
@@ -13,7 +11,7 @@ export interface LayerNorms {
   spread: number;
 }
 
-/** Per weighted layer: tensor norm and spread of the per-output-unit norms. */
+/** Per weighted layer: tensor norm and spread of the per-output-unit norms. Loops only: no spread of unbounded arrays. */
 export function layerNorms(net: Network, p: number): LayerNorms[] {
   const rows: LayerNorms[] = [];
   net.forEach((layer, k) => {
@@ -26,44 +24,27 @@ export function layerNorms(net: Network, p: number): LayerNorms[] {
       const w = layer as WeightedLayer;
       sums = new Float64Array(outputUnits(w));
       const unit = outputUnitOf(w);
-      w.weight.forEach((x, i) => { sums[unit(i)] += Math.abs(x) ** p; });
+      const weight = w.weight;
+      for (let i = 0; i < weight.length; i++) sums[unit(i)] += Math.abs(weight[i]) ** p;
     }
-    const norms = Array.from(sums, (s) => s ** (1 / p)).filter((n) => n > 0);
+    let total = 0;
+    let max = 0;
+    let min = Infinity;
+    for (const s of sums) {
+      total += s;
+      const n = s ** (1 / p);
+      if (n > 0) {
+        if (n > max) max = n;
+        if (n < min) min = n;
+      }
+    }
     rows.push({
       layer: layerName(layer, k),
       kind: layer.kind === 'batch-norm' ? 'batch-norm (gamma)' : layer.kind,
       units: sums.length,
-      norm: sums.reduce((a, b) => a + b, 0) ** (1 / p),
-      spread: norms.length ? Math.max(...norms) / Math.min(...norms) : 1,
+      norm: total ** (1 / p),
+      spread: max > 0 ? max / min : 1,
     });
   });
   return rows;
-}
-
-/** `count` example-major inputs uniform in [0, 1) for per-example `shape`. */
-export function randomInputBatch(shape: number[], count: number, seed: number): Float32Array {
-  const rng = mulberry32(seed);
-  const x = new Float32Array(count * shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < x.length; i++) x[i] = rng();
-  return x;
-}
-
-/** All outputs of the network on `input`, concatenated. */
-export function outputsOf(net: Network, input: Float32Array, count: number, shape: number[]): Float64Array {
-  const outs = forward(net, [input], { batch: count, inputShapes: [shape] });
-  const all = new Float64Array(outs.reduce((a, o) => a + o.length, 0));
-  let at = 0;
-  for (const o of outs) { all.set(o, at); at += o.length; }
-  return all;
-}
-
-/** Largest |after - before|, absolute and relative to the largest |before|. */
-export function deviation(before: Float64Array, after: Float64Array): { absolute: number; relative: number; scale: number } {
-  let absolute = 0;
-  let scale = 0;
-  for (let i = 0; i < before.length; i++) {
-    absolute = Math.max(absolute, Math.abs(after[i] - before[i]));
-    scale = Math.max(scale, Math.abs(before[i]));
-  }
-  return { absolute, relative: scale > 0 ? absolute / scale : absolute, scale };
 }

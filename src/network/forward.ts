@@ -8,11 +8,16 @@
  * Internally every activation map is NHWC ([batch, h, w, c]) and every kernel is converted to
  * HWIO / HWCM, whatever the network's own layout; inputs and outputs are converted at the edges.
  * Feature vectors are [batch, features]. A map's per-example shape is [h, w, c] internally.
+ *
+ * Every shape is worked out and checked first, by the shape pass (forward-shapes.ts), before any
+ * activation is allocated; the kernels below then trust their shapes.
  */
 import { ENormError, type ENormErrorCode } from '../errors.js';
+import { ELEMENTWISE, softmax, type Tensor } from './forward-activations.js';
+import { forwardShapes, layerError, pair, prod, window2d, type Window } from './forward-shapes.js';
 import { NETWORK_INPUT, resolveGraph } from './graph.js';
 import type {
-  ActivationLayer, BarrierActivation, BatchNormLayer, Conv2DLayer, DenseLayer, DepthwiseConv2DLayer,
+  ActivationLayer, BatchNormLayer, Conv2DLayer, DenseLayer, DepthwiseConv2DLayer,
   FlattenLayer, Layer, LayerKind, LeakyReluLayer, Network, PoolLayer,
 } from './layers.js';
 
@@ -29,22 +34,18 @@ export interface ForwardOptions {
 /** Activation layout of a network: 'nhwc' for 'hwio' / 'hwcm' kernels, 'nchw' for 'oihw' ones. */
 export type ActivationLayout = 'nhwc' | 'nchw';
 
-/** A batch of activations: `data` holds `batch` examples of `shape` each (maps are [h, w, c]). */
-interface Tensor {
-  data: Float64Array;
-  shape: number[];
-}
-
 interface Ctx {
   batch: number;
   index: number;
   name: string;
+  /** The layer's output shape per example, from the shape pass. */
+  out: number[];
 }
 
 type Kernel<K extends LayerKind> = (layer: Layer & { kind: K }, ins: Tensor[], ctx: Ctx) => Tensor;
 
-const KERNELS: { [K in LayerKind]: Kernel<K> } = {
-  input: () => { throw new Error('unreachable: input layers are bound before evaluation'); },
+/** A Map, so that a layer kind such as 'constructor' finds no kernel. */
+const KERNELS = new Map<LayerKind, Kernel<LayerKind>>(Object.entries({
   dense,
   conv2d,
   'depthwise-conv2d': depthwiseConv2d,
@@ -61,37 +62,34 @@ const KERNELS: { [K in LayerKind]: Kernel<K> } = {
   flatten,
   add,
   concat,
-};
+} satisfies { [K in Exclude<LayerKind, 'input'>]: Kernel<K> }) as [LayerKind, Kernel<LayerKind>][]);
 
 /**
  * Runs the network on `batch` examples per input and returns one Float64Array per network output
  * (the layers nothing reads, in layer order), example-major, in the output's natural layout:
  * a map as NHWC or NCHW (the network's layout), a vector as [batch, features].
+ * Shapes are checked through the whole network before anything is allocated.
  */
 export function forward(net: Network, inputs: ArrayLike<number>[], options: ForwardOptions): Float64Array[] {
   const graph = resolveGraph(net);
   const batch = options?.batch;
-  if (!Number.isInteger(batch) || batch < 1) {
+  if (!Number.isSafeInteger(batch) || batch < 1) {
     throw new ENormError('E_OPTION', `forward: batch must be a positive integer, got ${String(batch)}`);
   }
   const layout = networkLayout(net, graph.names);
 
   // The network inputs: the 'input' layers in layer order, or one implicit input.
-  const inputLayers = net.flatMap((l, k) => (l.kind === 'input' ? [k] : []));
+  const inputLayers: number[] = [];
+  net.forEach((l, k) => { if (l.kind === 'input') inputLayers.push(k); });
   const inputCount = inputLayers.length > 0 ? inputLayers.length : 1;
   if (!Array.isArray(inputs) || inputs.length !== inputCount) {
     throw new ENormError('E_OPTION', `forward: the network has ${inputCount} input(s), got ${Array.isArray(inputs) ? inputs.length : 'no array'}`);
   }
-  if (options.inputShapes !== undefined && options.inputShapes.length !== inputCount) {
-    throw new ENormError('E_OPTION', `forward: inputShapes gives ${options.inputShapes.length} shape(s) for ${inputCount} network input(s)`);
-  }
+  const plan = forwardShapes(net, layout, options.inputShapes, graph);
   const bound = (i: number, k: number): Tensor => {
-    const declared = options.inputShapes?.[i] ?? (k === NETWORK_INPUT ? undefined : (net[k] as { shape?: number[] }).shape);
     const name = k === NETWORK_INPUT ? 'the network input' : `input '${graph.names[k]}'`;
-    const shape = declared ?? inferVectorShape(net, graph.consumers, k, name);
-    return bindInput(inputs[i], shape, batch, layout, name, k);
+    return bindInput(inputs[i], plan.inputShapes[i], batch, layout, name, k);
   };
-
   const values: (Tensor | undefined)[] = net.map(() => undefined);
   const implicit = inputLayers.length === 0 ? bound(0, NETWORK_INPUT) : undefined;
   inputLayers.forEach((k, i) => { values[k] = bound(i, k); });
@@ -100,12 +98,9 @@ export function forward(net: Network, inputs: ArrayLike<number>[], options: Forw
   const pending = graph.consumers.map((c) => c.length);
   net.forEach((layer, k) => {
     if (layer.kind === 'input') return;
-    const kernel = KERNELS[layer.kind] as Kernel<LayerKind> | undefined;
-    if (kernel === undefined) {
-      throw new ENormError('E_LAYER_KIND', `layer '${graph.names[k]}': unknown layer kind '${String(layer.kind)}'`, { layerIndex: k, layer: graph.names[k] });
-    }
+    const kernel = KERNELS.get(layer.kind) as Kernel<LayerKind>; // the shape pass rejected unknown kinds
     const ins = graph.inputs[k].map((j) => (j === NETWORK_INPUT ? implicit : values[j]) as Tensor);
-    values[k] = kernel(layer, ins, { batch, index: k, name: graph.names[k] });
+    values[k] = kernel(layer, ins, { batch, index: k, name: graph.names[k], out: plan.shapes[k] });
     for (const j of graph.inputs[k]) {
       if (j !== NETWORK_INPUT && --pending[j] === 0) values[j] = undefined;
     }
@@ -145,11 +140,9 @@ export function networkLayout(net: Network, names: string[] = net.map((l, k) => 
 // ---------------------------------------------------------------------------------------------
 // Inputs and outputs
 
+/** Copies one input (already shape-checked) into float64, NHWC; checks only its length. */
 function bindInput(raw: ArrayLike<number>, shape: number[], batch: number, layout: ActivationLayout, name: string, k: number): Tensor {
   const where = k === NETWORK_INPUT ? {} : { layerIndex: k, layer: name };
-  if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new ENormError('E_SHAPE', `${name}: shape must be a non-empty list of positive integers, got ${JSON.stringify(shape)}`, where);
-  }
   const size = prod(shape);
   if (raw === null || typeof raw !== 'object' || raw.length !== batch * size) {
     throw new ENormError('E_SHAPE', `${name}: expected ${batch} x [${shape.join(', ')}] = ${batch * size} values, got ${raw?.length}`, where);
@@ -160,24 +153,6 @@ function bindInput(raw: ArrayLike<number>, shape: number[], batch: number, layou
     return { data: nchwToNhwc(data, batch, c, h, w), shape: [h, w, c] };
   }
   return { data, shape: [...shape] };
-}
-
-/** An input without a declared shape is a flat vector as wide as the first dense layer it reaches. */
-function inferVectorShape(net: Network, consumers: number[][], k: number, name: string): number[] {
-  const reached = new Set<number>();
-  const frontier = k === NETWORK_INPUT ? [0] : [...consumers[k]];
-  while (frontier.length > 0) {
-    const j = frontier.pop() as number;
-    if (reached.has(j)) continue;
-    reached.add(j);
-    frontier.push(...consumers[j]);
-  }
-  const first = [...reached].sort((a, b) => a - b).find((j) => net[j].kind === 'dense');
-  if (first === undefined) {
-    throw new ENormError('E_SHAPE', `${name} has no shape and feeds no dense layer to take one from: give options.inputShapes`);
-  }
-  const d = net[first] as DenseLayer;
-  return [(d.layout ?? 'io') === 'io' ? d.shape[0] : d.shape[1]];
 }
 
 function nchwToNhwc(src: Float64Array, batch: number, c: number, h: number, w: number): Float64Array {
@@ -206,21 +181,11 @@ function nhwcToNchw(t: Tensor, batch: number): Float64Array {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Layer kernels
+// Layer kernels (shapes, lengths and widths were checked by the shape pass)
 
 function dense(layer: DenseLayer, [x]: Tensor[], ctx: Ctx): Tensor {
   const layout = layer.layout ?? 'io';
-  if (layout !== 'io' && layout !== 'oi') throw fail('E_LAYOUT', ctx.name, ctx.index, `unknown dense layout '${String(layout)}' (use 'io' or 'oi')`);
-  checkShape(layer.shape, 2, ctx, 'dense shape');
   const [nIn, nOut] = layout === 'io' ? layer.shape : [layer.shape[1], layer.shape[0]];
-  checkLength(layer.weight, nIn * nOut, ctx, 'weight');
-  if (layer.bias !== undefined) checkLength(layer.bias, nOut, ctx, 'bias');
-  if (x.shape.length !== 1) {
-    throw fail('E_WIDTH', ctx.name, ctx.index, `dense reads a [${x.shape.join(', ')}] map; put a flatten (or a global pool) before it`);
-  }
-  if (x.shape[0] !== nIn) {
-    throw fail('E_WIDTH', ctx.name, ctx.index, `dense expects ${nIn} input features but receives ${x.shape[0]}`);
-  }
   // Weights as [in, out] so the inner loop runs over contiguous outputs.
   const w = layout === 'io' ? Float64Array.from(layer.weight) : transpose2(layer.weight, nOut, nIn);
   const out = new Float64Array(ctx.batch * nOut);
@@ -240,7 +205,9 @@ function dense(layer: DenseLayer, [x]: Tensor[], ctx: Ctx): Tensor {
 /**
  * Walks every output position and every kernel tap inside the (padded) input of an NHWC map:
  * calls visit(output buffer, output offset, input offset of the tap's pixel, tap index ky*kw + kx) after
- * filling the output position with the bias. Returns the output buffer.
+ * filling the output position with the bias. Returns the output buffer. Only taps that land inside
+ * the input are visited (the ranges are clamped, not skipped one by one), so a window far larger
+ * than the input costs what the input holds, not what the window spans.
  */
 function slideWindow(
   x: Tensor, g: Window, kh: number, kw: number, cout: number, bias: Float32Array | undefined, batch: number,
@@ -250,17 +217,17 @@ function slideWindow(
   const out = new Float64Array(batch * g.oh * g.ow * cout);
   for (let b = 0; b < batch; b++) {
     for (let oy = 0; oy < g.oh; oy++) {
+      const y0 = oy * g.sh - g.padTop; // input row of tap ky = 0
+      const kyFrom = Math.max(0, -y0);
+      const kyTo = Math.min(kh, h - y0);
       for (let ox = 0; ox < g.ow; ox++) {
         const o = ((b * g.oh + oy) * g.ow + ox) * cout;
         if (bias !== undefined) for (let co = 0; co < cout; co++) out[o + co] = bias[co];
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * g.sh - g.padTop + ky;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * g.sw - g.padLeft + kx;
-            if (ix < 0 || ix >= w) continue;
-            visit(out, o, ((b * h + iy) * w + ix) * c, ky * kw + kx);
-          }
+        const x0 = ox * g.sw - g.padLeft;
+        const kxFrom = Math.max(0, -x0);
+        const kxTo = Math.min(kw, w - x0);
+        for (let ky = kyFrom; ky < kyTo; ky++) {
+          for (let kx = kxFrom; kx < kxTo; kx++) visit(out, o, ((b * h + y0 + ky) * w + x0 + kx) * c, ky * kw + kx);
         }
       }
     }
@@ -269,13 +236,9 @@ function slideWindow(
 }
 
 function conv2d(layer: Conv2DLayer, [x]: Tensor[], ctx: Ctx): Tensor {
-  checkShape(layer.shape, 4, ctx, 'conv2d shape');
   const hwio = (layer.layout ?? 'hwio') === 'hwio';
   const [kh, kw, cin, cout] = hwio ? layer.shape : [layer.shape[2], layer.shape[3], layer.shape[1], layer.shape[0]];
-  checkLength(layer.weight, kh * kw * cin * cout, ctx, 'weight');
-  if (layer.bias !== undefined) checkLength(layer.bias, cout, ctx, 'bias');
-  const [h, w, c] = mapShape(x, ctx, 'conv2d');
-  if (c !== cin) throw fail('E_WIDTH', ctx.name, ctx.index, `conv2d expects ${cin} input channels but receives ${c}`);
+  const [h, w] = x.shape;
   const k = hwio ? Float64Array.from(layer.weight) : oihwToHwio(layer.weight, cout, cin, kh, kw);
   const g = window2d(h, w, kh, kw, layer.strides, layer.padding, ctx);
   const out = slideWindow(x, g, kh, kw, cout, layer.bias, ctx.batch, (out, o, xi, tap) => {
@@ -291,24 +254,11 @@ function conv2d(layer: Conv2DLayer, [x]: Tensor[], ctx: Ctx): Tensor {
 }
 
 function depthwiseConv2d(layer: DepthwiseConv2DLayer, [x]: Tensor[], ctx: Ctx): Tensor {
-  checkShape(layer.shape, 4, ctx, 'depthwise-conv2d shape');
   const hwcm = (layer.layout ?? 'hwcm') === 'hwcm';
-  let kh: number, kw: number, cin: number, mult: number;
-  if (hwcm) {
-    [kh, kw, cin, mult] = layer.shape;
-  } else {
-    const [cm, one] = layer.shape;
-    [kh, kw] = [layer.shape[2], layer.shape[3]];
-    if (one !== 1) throw fail('E_SHAPE', ctx.name, ctx.index, `depthwise 'oihw' shape must be [channels*multiplier, 1, kh, kw], got [${layer.shape.join(', ')}]`);
-    cin = x.shape.length === 3 ? x.shape[2] : cm;
-    if (cm % cin !== 0) throw fail('E_WIDTH', ctx.name, ctx.index, `depthwise kernel has ${cm} output channels, not a multiple of its ${cin} input channels`);
-    mult = cm / cin;
-  }
-  const cout = cin * mult;
-  checkLength(layer.weight, kh * kw * cout, ctx, 'weight');
-  if (layer.bias !== undefined) checkLength(layer.bias, cout, ctx, 'bias');
-  const [h, w, c] = mapShape(x, ctx, 'depthwise-conv2d');
-  if (c !== cin) throw fail('E_WIDTH', ctx.name, ctx.index, `depthwise-conv2d expects ${cin} input channels but receives ${c}`);
+  const [h, w, cin] = x.shape;
+  const [kh, kw] = hwcm ? layer.shape : [layer.shape[2], layer.shape[3]];
+  const cout = ctx.out[2];
+  const mult = cout / cin;
   // HWCM kernel: element (ky, kx, c, m) at ((ky*kw + kx)*C + c)*M + m, output channel c*M + m.
   const k = hwcm ? Float64Array.from(layer.weight) : oihwToHwio(layer.weight, cout, 1, kh, kw);
   const g = window2d(h, w, kh, kw, layer.strides, layer.padding, ctx);
@@ -323,13 +273,8 @@ function depthwiseConv2d(layer: DepthwiseConv2DLayer, [x]: Tensor[], ctx: Ctx): 
   return { data: out, shape: [g.oh, g.ow, cout] };
 }
 
-function batchNorm(layer: BatchNormLayer, [x]: Tensor[], ctx: Ctx): Tensor {
+function batchNorm(layer: BatchNormLayer, [x]: Tensor[]): Tensor {
   const n = layer.mean.length;
-  checkLength(layer.variance, n, ctx, 'variance');
-  if (layer.gamma !== undefined) checkLength(layer.gamma, n, ctx, 'gamma');
-  if (layer.beta !== undefined) checkLength(layer.beta, n, ctx, 'beta');
-  const c = x.shape[x.shape.length - 1];
-  if (c !== n) throw fail('E_WIDTH', ctx.name, ctx.index, `batch-norm has ${n} channels but receives ${c}`);
   const eps = layer.epsilon ?? 1e-3;
   const scale = new Float64Array(n);
   const shift = new Float64Array(n);
@@ -350,63 +295,34 @@ function leakyRelu(layer: LeakyReluLayer, [x]: Tensor[]): Tensor {
   return map(x, (v) => (v < 0 ? alpha * v : v));
 }
 
-const SELU_ALPHA = 1.6732632423543772848170429916717;
-const SELU_SCALE = 1.0507009873554804934193349852946;
-
-const sigmoid = (v: number): number => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)));
-
-const ELEMENTWISE: Record<Exclude<BarrierActivation, 'softmax'>, (v: number) => number> = {
-  sigmoid,
-  tanh: Math.tanh,
-  /** Exact GELU, x * Phi(x) = x/2 * (1 + erf(x/sqrt 2)) (the erf form, as PyTorch and tfjs 'gelu'). */
-  gelu: (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)),
-  elu: (v) => (v > 0 ? v : Math.expm1(v)),
-  selu: (v) => SELU_SCALE * (v > 0 ? v : SELU_ALPHA * Math.expm1(v)),
-  softplus: (v) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v))),
-  swish: (v) => v * sigmoid(v),
-  relu6: (v) => Math.min(Math.max(v, 0), 6),
-};
-
 function activation(layer: ActivationLayer, [x]: Tensor[], ctx: Ctx): Tensor {
   if (layer.fn === 'softmax') return softmax(x);
-  const f = ELEMENTWISE[layer.fn] as ((v: number) => number) | undefined;
-  if (f === undefined) throw fail('E_LAYER_KIND', ctx.name, ctx.index, `unknown activation '${String(layer.fn)}'`);
-  return map(x, f);
-}
-
-/** Softmax over the last axis: the features of a vector, the channels of a map. */
-function softmax(x: Tensor): Tensor {
-  const n = x.shape[x.shape.length - 1];
-  const out = new Float64Array(x.data.length);
-  for (let r = 0; r < out.length; r += n) {
-    let max = -Infinity;
-    for (let i = 0; i < n; i++) max = Math.max(max, x.data[r + i]);
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += (out[r + i] = Math.exp(x.data[r + i] - max));
-    for (let i = 0; i < n; i++) out[r + i] /= sum;
-  }
-  return { data: out, shape: x.shape };
+  // The shape pass accepted only known functions; Object.hasOwn keeps 'constructor' out all the same.
+  if (!Object.hasOwn(ELEMENTWISE, layer.fn)) throw layerError('E_LAYER_KIND', ctx.name, ctx.index, `unknown activation '${String(layer.fn)}'`);
+  return map(x, ELEMENTWISE[layer.fn]);
 }
 
 function pool(layer: PoolLayer, [x]: Tensor[], ctx: Ctx): Tensor {
   const [ph, pw] = pair(layer.size, ctx, 'size');
-  const [h, w, c] = mapShape(x, ctx, layer.kind);
+  const [h, w, c] = x.shape;
   const g = window2d(h, w, ph, pw, layer.strides ?? layer.size, layer.padding, ctx);
   const isMax = layer.kind === 'max-pool';
   const out = new Float64Array(ctx.batch * g.oh * g.ow * c);
   const acc = new Float64Array(c);
   for (let b = 0; b < ctx.batch; b++) {
     for (let oy = 0; oy < g.oh; oy++) {
+      const y0 = oy * g.sh - g.padTop;
+      const yFrom = Math.max(0, y0);
+      const yTo = Math.min(h, y0 + ph);
       for (let ox = 0; ox < g.ow; ox++) {
+        const x0 = ox * g.sw - g.padLeft;
+        const xFrom = Math.max(0, x0);
+        const xTo = Math.min(w, x0 + pw);
         acc.fill(isMax ? -Infinity : 0);
-        let count = 0; // valid (non-padded) elements: 'same' average pooling divides by this, as TF does
-        for (let ky = 0; ky < ph; ky++) {
-          const iy = oy * g.sh - g.padTop + ky;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < pw; kx++) {
-            const ix = ox * g.sw - g.padLeft + kx;
-            if (ix < 0 || ix >= w) continue;
-            count++;
+        // Only the valid (non-padded) elements: 'same' average pooling divides by their count, as TF does.
+        const count = (yTo - yFrom) * (xTo - xFrom);
+        for (let iy = yFrom; iy < yTo; iy++) {
+          for (let ix = xFrom; ix < xTo; ix++) {
             const xi = ((b * h + iy) * w + ix) * c;
             if (isMax) for (let ch = 0; ch < c; ch++) acc[ch] = Math.max(acc[ch], x.data[xi + ch]);
             else for (let ch = 0; ch < c; ch++) acc[ch] += x.data[xi + ch];
@@ -421,7 +337,7 @@ function pool(layer: PoolLayer, [x]: Tensor[], ctx: Ctx): Tensor {
 }
 
 function globalPool(x: Tensor, ctx: Ctx, isMax: boolean): Tensor {
-  const [h, w, c] = mapShape(x, ctx, isMax ? 'global-max-pool' : 'global-avg-pool');
+  const [h, w, c] = x.shape;
   const hw = h * w;
   const out = new Float64Array(ctx.batch * c).fill(isMax ? -Infinity : 0);
   for (let b = 0; b < ctx.batch; b++) {
@@ -438,39 +354,26 @@ function globalPool(x: Tensor, ctx: Ctx, isMax: boolean): Tensor {
 }
 
 function flatten(layer: FlattenLayer, [x]: Tensor[], ctx: Ctx): Tensor {
-  const order = layer.order ?? 'channels-last';
-  if (order !== 'channels-last' && order !== 'channels-first') {
-    throw fail('E_LAYOUT', ctx.name, ctx.index, `unknown flatten order '${String(order)}' (use 'channels-last' or 'channels-first')`);
-  }
   const size = prod(x.shape);
-  if (x.shape.length !== 3 || order === 'channels-last') return { data: x.data, shape: [size] };
+  if (x.shape.length !== 3 || (layer.order ?? 'channels-last') === 'channels-last') return { data: x.data, shape: [size] };
   return { data: nhwcToNchw(x, ctx.batch), shape: [size] }; // (h, w, c) -> (c, h, w)
 }
 
-function add(_layer: Layer, ins: Tensor[], ctx: Ctx): Tensor {
+function add(_layer: Layer, ins: Tensor[]): Tensor {
   const [first] = ins;
-  ins.forEach((t, i) => {
-    if (!sameShape(t.shape, first.shape)) {
-      throw fail('E_WIDTH', ctx.name, ctx.index,
-        `add needs inputs of one shape, but input 0 is [${showShape(first)}] and input ${i} is [${showShape(t)}]`);
-    }
-  });
   const out = Float64Array.from(first.data);
-  for (const t of ins.slice(1)) for (let i = 0; i < out.length; i++) out[i] += t.data[i];
+  for (let t = 1; t < ins.length; t++) {
+    const d = ins[t].data;
+    for (let i = 0; i < out.length; i++) out[i] += d[i];
+  }
   return { data: out, shape: first.shape };
 }
 
 function concat(_layer: Layer, ins: Tensor[], ctx: Ctx): Tensor {
   const [first] = ins;
   const lead = first.shape.slice(0, -1);
-  ins.forEach((t, i) => {
-    if (t.shape.length !== first.shape.length || !sameShape(t.shape.slice(0, -1), lead)) {
-      throw fail('E_WIDTH', ctx.name, ctx.index,
-        `concat joins along the channel / feature axis, so all but that axis must match, but input 0 is [${showShape(first)}] and input ${i} is [${showShape(t)}]`);
-    }
-  });
   const widths = ins.map((t) => t.shape[t.shape.length - 1]);
-  const total = widths.reduce((a, b) => a + b, 0);
+  const total = ctx.out[ctx.out.length - 1];
   const rows = ctx.batch * prod(lead);
   const out = new Float64Array(rows * total);
   for (let r = 0; r < rows; r++) {
@@ -481,46 +384,11 @@ function concat(_layer: Layer, ins: Tensor[], ctx: Ctx): Tensor {
       o += n;
     });
   }
-  return { data: out, shape: [...lead, total] };
+  return { data: out, shape: ctx.out };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-interface Window { oh: number; ow: number; sh: number; sw: number; padTop: number; padLeft: number }
-
-/** Output size and padding of a sliding window, with TF semantics for 'same'. */
-function window2d(h: number, w: number, kh: number, kw: number, strides: number | [number, number] | undefined, padding: string | undefined, ctx: Ctx): Window {
-  const [sh, sw] = pair(strides ?? 1, ctx, 'strides');
-  const pad = padding ?? 'valid';
-  if (pad === 'same') {
-    const oh = Math.ceil(h / sh);
-    const ow = Math.ceil(w / sw);
-    const padTop = Math.floor(Math.max((oh - 1) * sh + kh - h, 0) / 2);
-    const padLeft = Math.floor(Math.max((ow - 1) * sw + kw - w, 0) / 2);
-    return { oh, ow, sh, sw, padTop, padLeft };
-  }
-  if (pad !== 'valid') throw fail('E_SHAPE', ctx.name, ctx.index, `padding must be 'valid' or 'same', got '${String(pad)}'`);
-  if (h < kh || w < kw) {
-    throw fail('E_WIDTH', ctx.name, ctx.index, `its ${kh}x${kw} window does not fit the ${h}x${w} input with 'valid' padding`);
-  }
-  return { oh: Math.floor((h - kh) / sh) + 1, ow: Math.floor((w - kw) / sw) + 1, sh, sw, padTop: 0, padLeft: 0 };
-}
-
-function pair(v: number | [number, number], ctx: Ctx, what: string): [number, number] {
-  const p: number[] = typeof v === 'number' ? [v, v] : Array.isArray(v) ? v : [];
-  if (p.length !== 2 || p.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw fail('E_SHAPE', ctx.name, ctx.index, `${what} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
-  }
-  return [p[0], p[1]];
-}
-
-function mapShape(x: Tensor, ctx: Ctx, kind: string): [number, number, number] {
-  if (x.shape.length !== 3) {
-    throw fail('E_WIDTH', ctx.name, ctx.index, `${kind} needs an image map but receives a [${showShape(x)}] tensor (give the input a 3-D shape)`);
-  }
-  return [x.shape[0], x.shape[1], x.shape[2]];
-}
 
 function map(x: Tensor, f: (v: number) => number): Tensor {
   const out = new Float64Array(x.data.length);
@@ -548,41 +416,8 @@ function oihwToHwio(a: ArrayLike<number>, o: number, i: number, kh: number, kw: 
   return out;
 }
 
-function checkShape(shape: unknown, rank: number, ctx: Ctx, what: string): void {
-  if (!Array.isArray(shape) || shape.length !== rank || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw fail('E_SHAPE', ctx.name, ctx.index, `${what} must be ${rank} positive integers, got ${JSON.stringify(shape)}`);
-  }
-}
-
-function checkLength(a: ArrayLike<number> | undefined, n: number, ctx: Ctx, tensor: string): void {
-  if (a === undefined || a === null || a.length !== n) {
-    throw new ENormError('E_SHAPE', `layer '${ctx.name}': ${tensor} should hold ${n} values, has ${a?.length ?? 'none'}`,
-      { layerIndex: ctx.index, layer: ctx.name, tensor });
-  }
-}
-
 function fail(code: ENormErrorCode, name: string, index: number, message: string): ENormError {
-  return new ENormError(code, `layer '${name}': ${message}`, { layerIndex: index, layer: name });
+  return layerError(code, name, index, message);
 }
 
-const prod = (s: number[]): number => s.reduce((a, b) => a * b, 1);
-const sameShape = (a: number[], b: number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
-const showShape = (t: Tensor): string => t.shape.join(', ');
-
-/**
- * erf to double precision: the everywhere-convergent series
- * erf(z) = 2/sqrt(pi) * exp(-z^2) * sum_n 2^n z^(2n+1) / (1*3*...*(2n+1)),
- * whose terms are all positive (no cancellation); |erf(z)| rounds to 1 beyond |z| = 6.
- */
-export function erf(z: number): number {
-  if (Number.isNaN(z)) return NaN;
-  const a = Math.abs(z);
-  if (a >= 6) return Math.sign(z);
-  let term = a;
-  let sum = a;
-  for (let n = 1; term > sum * 1e-17; n++) {
-    term *= (2 * a * a) / (2 * n + 1);
-    sum += term;
-  }
-  return Math.sign(z) * (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * sum;
-}
+export { erf } from './forward-activations.js';

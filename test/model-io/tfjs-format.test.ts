@@ -4,6 +4,8 @@ import { ENormError, type ENormErrorCode } from '../../src/errors.js';
 import { resolveGraph } from '../../src/network/graph.js';
 import type { Layer } from '../../src/network/layers.js';
 import { parseTfjsModel, serializeTfjsModel, type TfjsModel } from '../../src/model-io/tfjs-format.js';
+import { mulberry32 } from '../../src/network/random.js';
+import { functionalChain, sequentialMlp } from '../cli/model-files.js';
 
 // ---------------------------------------------------------------------------------------
 // helpers: real tfjs models, saved in memory
@@ -521,5 +523,107 @@ describe('rejects corrupt and unsupported models', () => {
     const last = tf.layers.dense({ name: 'last', units: 2 }).apply(hidden) as tf.SymbolicTensor;
     const o = await save(tf.model({ inputs: input2, outputs: [hidden, last] }));
     expectError(() => parseTfjsModel(o.modelJson, o.weightData), 'E_MODEL', /output layer 'hidden' also feeds layer 'last'/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// hostile files and large models
+
+describe('hostile model.json files', () => {
+  const mlp = () => sequentialMlp([6, 5, 3]);
+  const parse = (files: { modelJson: unknown; weights: Uint8Array }) => parseTfjsModel(files.modelJson, files.weights.slice().buffer);
+
+  it('prototype names (constructor, toString, __proto__, hasOwnProperty) are unknown classes, activations and dtypes', () => {
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const c = mlp();
+      c.modelJson.modelTopology.config.layers[1].class_name = name;
+      expectError(() => parse(c), 'E_LAYER_KIND', new RegExp(`^model.json: layer 'dense_2' has class ${name}, which enorm cannot rescale$`));
+      const a = mlp();
+      a.modelJson.modelTopology.config.layers[0].config.activation = name;
+      expectError(() => parse(a), 'E_LAYER_KIND', new RegExp(`layer 'dense_1' \\(Dense\\) uses activation "${name}", which enorm cannot handle`));
+      const d = mlp();
+      d.modelJson.weightsManifest[0].weights[0].dtype = name;
+      expectError(() => parse(d), 'E_MODEL', new RegExp(`weight 'dense_1/kernel' has unsupported dtype "${name}"`));
+    }
+  });
+
+  it('deep nesting anywhere is E_MODEL naming the path, checked without recursion', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    const s = mlp();
+    s.modelJson.weightsManifest[0].weights[0].shape = deep;
+    expectError(() => parse(s), 'E_MODEL', /^model.json: 'weightsManifest\[0\]\.weights\[0\]\.shape\[0\]\[0\]\[0\]\.\.\.' nests deeper than 100 levels of arrays \/ objects$/);
+    const k = mlp();
+    k.modelJson.modelTopology.config.layers[0].config.kernel_initializer = { config: deep };
+    expectError(() => parse(k), 'E_MODEL', /'modelTopology\.config\.layers\[0\]\.config\.kernel_initializer\.config\[0\]\.\.\.' nests deeper/);
+    // 60 levels is fine (and is written back as it was).
+    let ok: unknown = 1;
+    for (let i = 0; i < 60; i++) ok = { a: ok };
+    const m = mlp();
+    m.modelJson.modelTopology.config.layers[0].config.kernel_initializer = ok;
+    expect(parse(m).network.map((l) => l.kind)).toEqual(['input', 'dense', 'relu', 'dense']);
+  });
+
+  it('names from the file are quoted with control characters escaped and long names cut', () => {
+    const n = mlp();
+    n.modelJson.weightsManifest[0].weights[0].name = `k\u0000\u001b[2J${'y'.repeat(1000)}`;
+    const e = expectError(() => parse(n), 'E_MODEL', /needs weight 'dense_1\/kernel'/);
+    expect(e.message).not.toMatch(/[\u0000-\u001f]/);
+    const long = mlp();
+    long.modelJson.modelTopology.config.layers[1].class_name = `Bad\n${'z'.repeat(10_000)}`;
+    const e2 = expectError(() => parse(long), 'E_LAYER_KIND', /has class Bad\\nz+\.\.\. \(10004 characters\), which enorm cannot rescale$/);
+    expect(e2.message.length).toBeLessThan(200);
+    const shape = mlp();
+    shape.modelJson.weightsManifest[0].weights[0].shape = ['\u0007'.repeat(500)];
+    expectError(() => parse(shape), 'E_MODEL', /has a malformed shape \["(\\u0007)+/);
+  });
+});
+
+describe('topological order of large functional models', () => {
+  /** The order the parser promises: repeatedly the first layer in file order whose inputs are all placed (O(n^2), for checking). */
+  function firstReadyOrder(layers: { name: string; inbound_nodes: [string][][] }[]): string[] {
+    const done = new Set<string>();
+    const out: string[] = [];
+    while (out.length < layers.length) {
+      const next = layers.find((l) => !done.has(l.name) && l.inbound_nodes.every((node) => node.every((ref) => done.has(ref[0]))));
+      if (!next) throw new Error('cycle');
+      done.add(next.name);
+      out.push(next.name);
+    }
+    return out;
+  }
+  const shuffled = <T>(items: T[], seed: number): T[] => {
+    const rng = mulberry32(seed);
+    const a = [...items];
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(rng() * (i + 1));
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+    return a;
+  };
+  const order = (files: { modelJson: any; weights: Uint8Array }) => {
+    const model = parseTfjsModel(files.modelJson, files.weights.slice().buffer);
+    return model.network.map((l) => l.name as string);
+  };
+
+  it('a 20,002-layer chain of Dense / ReLU / Add listed in reverse comes out in chain order', () => {
+    const blocks = 6667;
+    const names = ['x', ...Array.from({ length: blocks }, (_, b) => [`d${b}`, `r${b}`, `a${b}`]).flat()];
+    expect(order(functionalChain(blocks, 1, (layers) => [...layers].reverse()))).toEqual(names);
+    expect(order(functionalChain(blocks))).toEqual(names);
+  });
+
+  it('any file order gives the first-ready-in-file-order order (stable), also for 3,000 shuffled layers', () => {
+    for (const [blocks, seed] of [[4, 1], [30, 2], [1000, 3]]) {
+      const files = functionalChain(blocks, 1, (layers) => shuffled(layers, seed));
+      expect(order(files)).toEqual(firstReadyOrder(files.modelJson.modelTopology.config.layers));
+    }
+  });
+
+  it('a cycle is E_MODEL naming a layer on it', () => {
+    const files = functionalChain(3);
+    const layers = files.modelJson.modelTopology.config.layers;
+    layers[1].inbound_nodes = [[['a2', 0, 0, {}]]];
+    expectError(() => order(files), 'E_MODEL', /the layers form a cycle \(layer 'd0' is on or after one\)/);
   });
 });

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENormError } from '../../src/errors.js';
 import { erf, forward } from '../../src/network/forward.js';
+import { forwardShapes } from '../../src/network/forward-shapes.js';
 import type { Layer, Network } from '../../src/network/layers.js';
 import { mulberry32 } from '../../src/network/random.js';
 
@@ -572,5 +573,70 @@ describe('forward: speed', () => {
     expect(y.length).toBe(batch * 10);
     expect(y.every(Number.isFinite)).toBe(true);
     expect(perExample).toBeLessThan(5);
+  });
+});
+
+describe('forward: the shape pass runs first and allocates nothing proportional to the shapes', () => {
+  const catchIt = (f: () => unknown): ENormError => {
+    try {
+      f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ENormError);
+      return e as ENormError;
+    }
+    throw new Error('expected an ENormError');
+  };
+  const convNet = (): Network => [
+    { kind: 'input', name: 'x', shape: [8, 8, 3] },
+    { kind: 'conv2d', name: 'conv', weight: new Float32Array(3 * 3 * 3 * 4), shape: [3, 3, 3, 4], padding: 'same', strides: 2 },
+    { kind: 'relu', name: 'relu' },
+    { kind: 'max-pool', name: 'pool', size: 2 },
+    { kind: 'global-avg-pool', name: 'gap' },
+    { kind: 'dense', name: 'fc', weight: new Float32Array(4 * 5), shape: [4, 5] },
+  ];
+
+  it('a width error deep in the network is reported before the input is even bound', () => {
+    const net: Network = [
+      { kind: 'input', shape: [3] },
+      { kind: 'dense', name: 'fc1', weight: new Float32Array(12), shape: [3, 4] },
+      { kind: 'dense', name: 'fc2', weight: new Float32Array(10), shape: [5, 2] },
+    ];
+    // The input is also the wrong length; the network's own inconsistency comes first.
+    const e = catchIt(() => forward(net, [new Float32Array(1)], { batch: 1 }));
+    expect(e.code).toBe('E_WIDTH');
+    expect(e.details.layer).toBe('fc2');
+  });
+
+  it('shapes, work and memory per example, for a declared 100,000 x 100,000 image that is never allocated', () => {
+    const small = forwardShapes(convNet(), 'nhwc');
+    expect(small.shapes.slice(1)).toEqual([[4, 4, 4], [4, 4, 4], [2, 2, 4], [4], [5]]);
+    expect(small.outputValuesPerExample).toBe(5);
+    const huge = forwardShapes(convNet(), 'nhwc', [[100_000, 100_000, 3]]);
+    expect(huge.shapes[1]).toEqual([50_000, 50_000, 4]);
+    expect(huge.shapes[3]).toEqual([25_000, 25_000, 4]);
+    // At least the convolution's multiply-adds: 50,000^2 positions x 3x3 taps x 3 x 4 channels.
+    expect(huge.workPerExample).toBeGreaterThanOrEqual(50_000 ** 2 * 9 * 12);
+    expect(huge.peakValuesPerExample).toBeGreaterThanOrEqual(100_000 ** 2 * 3 + 50_000 ** 2 * 4);
+    const e = catchIt(() => forwardShapes(convNet(), 'nhwc', [[100_000, 100_000, 2]]));
+    expect(e.code).toBe('E_WIDTH');
+    expect(e.message).toBe("layer 'conv': conv2d expects 3 input channels but receives 2");
+  });
+
+  it("prototype names are unknown kinds and activations ('constructor', 'toString')", () => {
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      const kind = catchIt(() => forward([{ kind: name } as unknown as Layer], [[1]], { batch: 1, inputShapes: [[1]] }));
+      expect(kind.code).toBe('E_LAYER_KIND');
+      const fn = catchIt(() => forward([{ kind: 'input', shape: [2] }, { kind: 'activation', name: 'act', fn: name } as unknown as Layer], [[1, 2]], { batch: 1 }));
+      expect(fn.code).toBe('E_LAYER_KIND');
+      expect(fn.message).toContain("layer 'act'");
+    }
+  });
+
+  it('pooling windows larger than the input visit only the input: same-padded average pooling of the whole map', () => {
+    const x = Float32Array.from({ length: 9 }, (_, i) => i + 1);
+    const net: Network = [{ kind: 'input', shape: [3, 3, 1] }, { kind: 'avg-pool', size: 1001, strides: 1001, padding: 'same' }];
+    expect([...forward(net, [x], { batch: 1 })[0]]).toEqual([5]);
+    const max: Network = [{ kind: 'input', shape: [3, 3, 1] }, { kind: 'max-pool', size: [1001, 3], strides: [1, 3], padding: 'same' }];
+    expect([...forward(max, [x], { batch: 1 })[0]]).toEqual([9, 9, 9]);
   });
 });

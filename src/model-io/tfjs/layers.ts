@@ -1,0 +1,299 @@
+/** tfjs layer classes and how each becomes enorm layers. */
+import type { BarrierActivation, Layer, Padding } from '../../network/layers.js';
+import { fail, type Json } from './manifest.js';
+import { clean, describe, quote } from './text.js';
+
+/** What a converter sees of one tfjs layer. */
+export interface LayerCtx {
+  src: string;
+  /** tfjs layer name. */
+  name: string;
+  className: string;
+  /** `${src}: layer 'name' (ClassName)`, cleaned, for messages. */
+  label: string;
+  config: Json;
+  /** Ranks (with the batch axis) of the tensors the layer reads. */
+  inputRanks: number[];
+  /** Float32 values of `${name}/${suffix}`, checked against `shape` (null = any). */
+  weight(suffix: string, shape: (number | null)[]): Float32Array;
+  /** Shape of `${name}/${suffix}` as the manifest gives it (the weight must exist). */
+  weightShape(suffix: string): number[];
+  /** E_LAYER_KIND 'unsupported ...' naming the layer. */
+  unsupported(what: string): never;
+}
+
+export interface LayerSpec {
+  /** Rank (batch axis included) the layer must read; others are rejected. */
+  inRank?: number;
+  /** Rank it produces; default: its input's. */
+  outRank?: number;
+  convert(ctx: LayerCtx): Layer[];
+}
+
+/** The E_MODEL error for a malformed config field. */
+function malformed(ctx: LayerCtx, key: string, value: unknown): never {
+  return fail('E_MODEL', `${ctx.label} has a malformed ${key} ${describe(value)}`, ctx.name);
+}
+
+/** A Map, so that an activation named 'constructor' or '__proto__' finds nothing. */
+const BARRIERS: ReadonlyMap<string, BarrierActivation> = new Map(
+  (['sigmoid', 'tanh', 'softmax', 'elu', 'selu', 'softplus', 'relu6', 'swish', 'gelu'] as const).map((f) => [f, f]),
+);
+
+/**
+ * The layers an activation becomes. Fused into another layer (`standalone` false) it is
+ * named `${owner}/${fn}` and 'linear' adds nothing; a standalone Activation layer keeps
+ * the tfjs name and 'linear' becomes an identity layer.
+ */
+function activation(ctx: LayerCtx, fn: unknown, standalone: boolean): Layer[] {
+  const name = (f: string) => (standalone ? ctx.name : `${ctx.name}/${f}`);
+  if (fn === undefined || fn === null || fn === 'linear') return standalone ? [{ kind: 'identity', name: ctx.name }] : [];
+  if (fn === 'relu') return [{ kind: 'relu', name: name('relu') }];
+  const barrier = typeof fn === 'string' ? BARRIERS.get(fn) : undefined;
+  if (barrier !== undefined) return [{ kind: 'activation', fn: barrier, name: name(barrier) }];
+  return fail('E_LAYER_KIND', `${ctx.label} uses activation ${describe(fn)}, which enorm cannot handle`, ctx.name);
+}
+
+function pair(ctx: LayerCtx, key: string, fallback?: [number, number]): [number, number] {
+  const v = ctx.config[key];
+  if ((v === undefined || v === null) && fallback) return fallback;
+  const arr = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(arr) || arr.length !== 2 || !arr.every((d) => Number.isSafeInteger(d) && d > 0)) malformed(ctx, key, v);
+  return [arr[0], arr[1]];
+}
+
+function padding(ctx: LayerCtx): Padding {
+  const p = ctx.config.padding ?? 'valid';
+  if (p !== 'same' && p !== 'valid') ctx.unsupported(`padding ${describe(p)}`);
+  return p;
+}
+
+/** channels_last only, and for convolutions no dilation. */
+function checkSpatial(ctx: LayerCtx, dilated: boolean): void {
+  const df = ctx.config.data_format;
+  if (df !== undefined && df !== null && df !== 'channels_last') ctx.unsupported(`data_format ${describe(df)} (enorm reads channels_last models only)`);
+  if (dilated) {
+    const [dh, dw] = pair(ctx, 'dilation_rate', [1, 1]);
+    if (dh !== 1 || dw !== 1) ctx.unsupported(`dilation_rate [${dh}, ${dw}]`);
+  }
+  const groups = ctx.config.groups;
+  if (groups !== undefined && groups !== null && groups !== 1) ctx.unsupported(`groups ${describe(groups)}`);
+}
+
+function useBias(ctx: LayerCtx): boolean {
+  return ctx.config.use_bias !== false;
+}
+
+function lastAxisOnly(ctx: LayerCtx, key: string): void {
+  const raw = ctx.config[key] ?? -1;
+  const axes = Array.isArray(raw) ? raw : [raw];
+  const rank = ctx.inputRanks[0];
+  if (axes.length !== 1 || !(axes[0] === -1 || axes[0] === rank - 1)) ctx.unsupported(`${key} ${describe(raw)} (only the last axis is supported)`);
+}
+
+/** A positive whole-number field of the layer's config (units, filters), or a one-line E_MODEL error. */
+function integerConfig(ctx: LayerCtx, key: string): number {
+  const v = ctx.config[key];
+  if (!Number.isSafeInteger(v) || (v as number) < 1) fail('E_MODEL', `${ctx.label} has no positive integer '${key}' (got ${describe(v)})`, ctx.name);
+  return v as number;
+}
+
+const dense: LayerSpec = {
+  inRank: 2,
+  convert(ctx) {
+    const units = integerConfig(ctx, 'units');
+    const [inputs] = ctx.weightShape('kernel');
+    const layer: Layer = { kind: 'dense', name: ctx.name, layout: 'io', shape: [inputs, units], weight: ctx.weight('kernel', [null, units]) };
+    if (useBias(ctx)) layer.bias = ctx.weight('bias', [units]);
+    return [layer, ...activation(ctx, ctx.config.activation, false)];
+  },
+};
+
+const conv2d: LayerSpec = {
+  inRank: 4,
+  outRank: 4,
+  convert(ctx) {
+    checkSpatial(ctx, true);
+    const filters = integerConfig(ctx, 'filters');
+    const [kh, kw] = pair(ctx, 'kernel_size');
+    const cin = ctx.weightShape('kernel')[2];
+    const layer: Layer = {
+      kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [kh, kw, cin, filters],
+      weight: ctx.weight('kernel', [kh, kw, null, filters]),
+      strides: pair(ctx, 'strides', [1, 1]), padding: padding(ctx),
+    };
+    if (useBias(ctx)) layer.bias = ctx.weight('bias', [filters]);
+    return [layer, ...activation(ctx, ctx.config.activation, false)];
+  },
+};
+
+/** The depthwise part of DepthwiseConv2D / SeparableConv2D ('depthwise_kernel' [kh, kw, C, M]). */
+function depthwiseKernel(ctx: LayerCtx, name: string): Layer & { kind: 'depthwise-conv2d' } {
+  const [kh, kw] = pair(ctx, 'kernel_size');
+  // tfjs leaves depth_multiplier out of SeparableConv2D configs: check it only when given.
+  const m = ctx.config.depth_multiplier ?? null;
+  if (m !== null && !(Number.isSafeInteger(m) && (m as number) > 0)) malformed(ctx, 'depth_multiplier', m);
+  const weight = ctx.weight('depthwise_kernel', [kh, kw, null, m as number | null]);
+  const [, , channels, multiplier] = ctx.weightShape('depthwise_kernel');
+  return {
+    kind: 'depthwise-conv2d', name, layout: 'hwcm', shape: [kh, kw, channels, multiplier], weight,
+    strides: pair(ctx, 'strides', [1, 1]), padding: padding(ctx),
+  };
+}
+
+const depthwiseConv2d: LayerSpec = {
+  inRank: 4,
+  outRank: 4,
+  convert(ctx) {
+    checkSpatial(ctx, true);
+    const layer = depthwiseKernel(ctx, ctx.name);
+    if (useBias(ctx)) layer.bias = ctx.weight('bias', [layer.shape[2] * layer.shape[3]]);
+    return [layer, ...activation(ctx, ctx.config.activation, false)];
+  },
+};
+
+/** SeparableConv2D = depthwise (strides, padding; no bias) then a 1x1 conv (bias, activation). */
+const separableConv2d: LayerSpec = {
+  inRank: 4,
+  outRank: 4,
+  convert(ctx) {
+    checkSpatial(ctx, true);
+    const filters = integerConfig(ctx, 'filters');
+    const depthwise = depthwiseKernel(ctx, `${ctx.name}/depthwise`);
+    const mid = depthwise.shape[2] * depthwise.shape[3];
+    const pointwise: Layer = {
+      kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [1, 1, mid, filters],
+      weight: ctx.weight('pointwise_kernel', [1, 1, mid, filters]),
+      strides: [1, 1], padding: 'valid',
+    };
+    if (useBias(ctx)) pointwise.bias = ctx.weight('bias', [filters]);
+    return [depthwise, pointwise, ...activation(ctx, ctx.config.activation, false)];
+  },
+};
+
+const batchNorm: LayerSpec = {
+  convert(ctx) {
+    lastAxisOnly(ctx, 'axis');
+    const shape = ctx.weightShape('moving_mean');
+    const channels = shape.length === 1 ? shape[0] : null;
+    const epsilon = ctx.config.epsilon ?? 1e-3;
+    if (typeof epsilon !== 'number' || !Number.isFinite(epsilon) || epsilon < 0) malformed(ctx, 'epsilon', epsilon);
+    const mean = ctx.weight('moving_mean', [channels]);
+    const layer: Layer = { kind: 'batch-norm', name: ctx.name, epsilon, mean, variance: ctx.weight('moving_variance', [mean.length]) };
+    if (ctx.config.scale !== false) layer.gamma = ctx.weight('gamma', [mean.length]);
+    if (ctx.config.center !== false) layer.beta = ctx.weight('beta', [mean.length]);
+    return [layer];
+  },
+};
+
+function pool(kind: 'max-pool' | 'avg-pool'): LayerSpec {
+  return {
+    inRank: 4,
+    outRank: 4,
+    convert(ctx) {
+      checkSpatial(ctx, false);
+      const size = pair(ctx, 'pool_size', [2, 2]);
+      return [{ kind, name: ctx.name, size, strides: pair(ctx, 'strides', size), padding: padding(ctx) }];
+    },
+  };
+}
+
+function globalPool(kind: 'global-avg-pool' | 'global-max-pool'): LayerSpec {
+  return {
+    inRank: 4,
+    outRank: 2,
+    convert(ctx) {
+      checkSpatial(ctx, false);
+      if (ctx.config.keepdims === true) ctx.unsupported('keepdims true');
+      return [{ kind, name: ctx.name }];
+    },
+  };
+}
+
+const flatten: LayerSpec = {
+  outRank: 2,
+  convert(ctx) {
+    const df = ctx.config.data_format;
+    // channels_first Flatten moves axis 1 last before flattening: not a layout enorm can name.
+    if (df === 'channels_first' && ctx.inputRanks[0] > 2) ctx.unsupported(`data_format ${describe(df)}`);
+    return [{ kind: 'flatten', name: ctx.name, order: 'channels-last' }];
+  },
+};
+
+const dropout: LayerSpec = {
+  convert(ctx) {
+    const rate = ctx.config.rate;
+    return [typeof rate === 'number' ? { kind: 'dropout', name: ctx.name, rate } : { kind: 'dropout', name: ctx.name }];
+  },
+};
+
+const relu: LayerSpec = {
+  convert(ctx) {
+    const max = ctx.config.max_value ?? null;
+    const slope = ctx.config.negative_slope ?? 0;
+    const threshold = ctx.config.threshold ?? 0;
+    if (threshold !== 0) ctx.unsupported(`threshold ${describe(threshold)}`);
+    if (max === null && slope === 0) return [{ kind: 'relu', name: ctx.name }];
+    if (max === null && typeof slope === 'number' && slope > 0 && Number.isFinite(slope)) return [{ kind: 'leaky-relu', name: ctx.name, alpha: slope }];
+    if (max === 6 && slope === 0) return [{ kind: 'activation', fn: 'relu6', name: ctx.name }];
+    return ctx.unsupported(`max_value ${describe(max)} with negative_slope ${describe(slope)}`);
+  },
+};
+
+const leakyRelu: LayerSpec = {
+  convert(ctx) {
+    const alpha = ctx.config.alpha ?? ctx.config.negative_slope ?? 0.3;
+    if (typeof alpha !== 'number' || !Number.isFinite(alpha)) malformed(ctx, 'alpha', alpha);
+    return [{ kind: 'leaky-relu', name: ctx.name, alpha }];
+  },
+};
+
+const activationLayer: LayerSpec = { convert: (ctx) => activation(ctx, ctx.config.activation, true) };
+const softmax: LayerSpec = { convert: (ctx) => [{ kind: 'activation', fn: 'softmax', name: ctx.name }] };
+
+function merge(kind: 'add' | 'concat'): LayerSpec {
+  return {
+    convert(ctx) {
+      if (kind === 'concat') lastAxisOnly(ctx, 'axis');
+      if (ctx.inputRanks.some((r) => r !== ctx.inputRanks[0])) ctx.unsupported('inputs of different ranks');
+      // inputs are filled in by the caller
+      return [{ kind, name: ctx.name, inputs: [] }];
+    },
+  };
+}
+
+/**
+ * tfjs class name -> converter. A Map, not an object: a class_name of 'constructor',
+ * 'toString' or '__proto__' must find nothing rather than an Object.prototype member.
+ */
+export const LAYERS: ReadonlyMap<string, LayerSpec> = new Map([
+  ['Dense', dense],
+  ['Conv2D', conv2d],
+  ['DepthwiseConv2D', depthwiseConv2d],
+  ['SeparableConv2D', separableConv2d],
+  ['BatchNormalization', batchNorm],
+  ['MaxPooling2D', pool('max-pool')],
+  ['MaxPool2D', pool('max-pool')],
+  ['AveragePooling2D', pool('avg-pool')],
+  ['AvgPool2D', pool('avg-pool')],
+  ['GlobalAveragePooling2D', globalPool('global-avg-pool')],
+  ['GlobalAvgPool2D', globalPool('global-avg-pool')],
+  ['GlobalMaxPooling2D', globalPool('global-max-pool')],
+  ['GlobalMaxPool2D', globalPool('global-max-pool')],
+  ['Flatten', flatten],
+  ['Dropout', dropout],
+  ['SpatialDropout1D', dropout],
+  ['SpatialDropout2D', dropout],
+  ['SpatialDropout3D', dropout],
+  ['ReLU', relu],
+  ['LeakyReLU', leakyRelu],
+  ['Activation', activationLayer],
+  ['Softmax', softmax],
+  ['Add', merge('add')],
+  ['Concatenate', merge('concat')],
+]);
+
+/** `${src}: layer 'name' (ClassName)` with both cleaned. */
+export function layerLabel(src: string, name: string, className: string): string {
+  return `${src}: layer ${quote(name)} (${clean(className)})`;
+}
