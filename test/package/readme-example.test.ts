@@ -76,7 +76,7 @@ describe('the packed tarball, installed into an empty project', () => {
 
   beforeAll(async () => {
     const packDir = mkdtempSync(join(tmpdir(), 'enorm-pack-'));
-    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: ROOT });
+    const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', packDir], { cwd: ROOT });
     const [{ filename, files }] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
     const paths = files.map((f) => f.path);
     for (const want of ['dist/index.js', 'dist/cjs/index.js', 'dist/index.workerd.js', 'dist/enorm.simd.wasm', 'dist/browser/enorm.js', 'dist/index.d.ts']) {
