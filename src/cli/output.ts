@@ -1,5 +1,5 @@
 /** How the CLI prints failures: one sanitized line, or one JSON object (--json). */
-import { clean, oneLine } from '../model-io/tfjs/text.js';
+import { clean, oneLine } from '../model-io/text.js';
 
 /** `enorm: <message>` on one printable line of at most about 500 characters (file names and layer names can hold anything). */
 export function errorLine(message: string): string {

@@ -1,5 +1,5 @@
 /** The human-readable report of `enorm balance`. */
-import { clean } from '../model-io/tfjs/text.js';
+import { clean } from '../model-io/text.js';
 import type { CliReport } from './main.js';
 
 const g = (x: number) => (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(3) : x.toPrecision(5));

@@ -19,7 +19,8 @@ import { lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:f
 import { dirname, join, resolve } from 'node:path';
 import { ENormError } from '../errors.js';
 import { acquireLock, isAlive, isBareName, LOCK_FILE, OWN_FILE, tempName, writeDurably, type HeldLock } from './atomic-lock.js';
-import { oneLine, readRegularFile } from './node-read.js';
+import { readRegularFile } from './node-read.js';
+import { firstLine } from './text.js';
 
 export { LOCK_FILE } from './atomic-lock.js';
 
@@ -166,7 +167,7 @@ export async function writeAtomically(dir: string, spec: AtomicWriteSpec): Promi
     }
     if (e instanceof ENormError) throw e;
     const what = committed ? `the model was written to '${dir}', but finishing failed` : `cannot write the model to '${dir}'`;
-    throw new ENormError('E_MODEL', `${what}: ${oneLine(e)}`);
+    throw new ENormError('E_MODEL', `${what}: ${firstLine(e)}`);
   } finally {
     await lock?.release();
   }

@@ -8,7 +8,8 @@ import { realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ENormError } from '../errors.js';
 import { writeAtomically, type AtomicWriteStep } from './atomic-write.js';
-import { FileReadProblem, lexicalShardProblem, locateShard, oneLine, printable, quote, readRegularFile } from './node-read.js';
+import { FileReadProblem, lexicalShardProblem, locateShard, readRegularFile } from './node-read.js';
+import { firstLine, printable, quote } from './text.js';
 import { parseTfjsModel, serializeTfjsModel, type TfjsModel } from './tfjs-format.js';
 
 export interface ReadTfjsModelOptions {
@@ -94,8 +95,8 @@ function parseUntrusted(json: unknown, shards: ArrayBuffer[], source: string): T
   try {
     return parseTfjsModel(json, shards, { source });
   } catch (e) {
-    if (!(e instanceof ENormError)) throw new ENormError('E_MODEL', `${printable(source)}: ${oneLine(e)}`);
-    const message = oneLine(e, 400);
+    if (!(e instanceof ENormError)) throw new ENormError('E_MODEL', `${printable(source)}: ${firstLine(e)}`);
+    const message = firstLine(e, 400);
     if (message === e.message) throw e;
     throw new ENormError(e.code, message, e.details);
   }
@@ -121,12 +122,12 @@ async function readModelJson(path: string, src: string, maxBytes: number): Promi
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ENormError('E_MODEL', `${src}: not valid JSON (${oneLine(e, 100)})`);
+    throw new ENormError('E_MODEL', `${src}: not valid JSON (${firstLine(e, 100)})`);
   }
 }
 
 function shardLabel(paths: string[]): string {
-  return paths.length === 1 ? `shard ${quote(paths[0])}` : `shards ${paths.slice(0, 4).map((p) => quote(p)).join(' + ')}${paths.length > 4 ? ` + ${paths.length - 4} more` : ''}`;
+  return paths.length === 1 ? `shard ${quote(paths[0], 60)}` : `shards ${paths.slice(0, 4).map((p) => quote(p, 60)).join(' + ')}${paths.length > 4 ? ` + ${paths.length - 4} more` : ''}`;
 }
 
 /**
@@ -144,7 +145,7 @@ export async function readTfjsModelFile(modelJsonPath: string, options: ReadTfjs
     parseUntrusted(json, [], modelJsonPath); // throws the manifest's problem
     throw new ENormError('E_MODEL', `${src}: 'weightsManifest' is malformed`);
   }
-  const entry = (g: ShardGroup, i: number) => `weightsManifest[${g.index}].paths[${i}] ${quote(g.paths[i])}`;
+  const entry = (g: ShardGroup, i: number) => `weightsManifest[${g.index}].paths[${i}] ${quote(g.paths[i], 60)}`;
 
   // 1. what the manifest says, before the file system is touched
   for (const g of groups) {
@@ -157,7 +158,7 @@ export async function readTfjsModelFile(modelJsonPath: string, options: ReadTfjs
   // 2. where each shard is, and its size
   const folder = dirname(modelJsonPath);
   const folderReal = await realpath(folder).catch((e) => {
-    throw new ENormError('E_MODEL', `model file '${src}': its folder cannot be resolved (${oneLine(e)})`);
+    throw new ENormError('E_MODEL', `model file '${src}': its folder cannot be resolved (${firstLine(e)})`);
   });
   const shards: { label: string; real: string; stats: import('node:fs').Stats }[] = [];
   let total = 0;
@@ -168,7 +169,7 @@ export async function readTfjsModelFile(modelJsonPath: string, options: ReadTfjs
         throw new ENormError('E_MODEL', `${src}: ${entry(g, i)} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
       });
       if (!at.found) {
-        const message = at.why === 'missing' ? `weight shard ${quote(g.paths[i])} cannot be read: file not found (weightsManifest[${g.index}].paths[${i}])`
+        const message = at.why === 'missing' ? `weight shard ${quote(g.paths[i], 60)} cannot be read: file not found (weightsManifest[${g.index}].paths[${i}])`
           : at.why === 'not-regular' ? `${entry(g, i)} is not a regular file`
             : `${entry(g, i)} does not resolve to a regular file inside the model's folder`;
         throw new ENormError('E_MODEL', `${src}: ${message}`);

@@ -1,33 +1,12 @@
 /**
  * Reading untrusted files in Node: regular files only, opened without blocking (a FIFO open
  * cannot hang), read with the size fstat gives (a device cannot grow memory without bound),
- * and shard paths confined to the model's folder. Also the escaping that keeps what a file
- * says out of error messages as raw bytes.
+ * and shard paths confined to the model's folder. Messages quote file text through ./text.ts.
  */
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, posix, relative, resolve, sep, win32 } from 'node:path';
-
-/** Control, format (bidi overrides), separator, private-use and unpaired-surrogate code points. */
-const UNPRINTABLE = /[\p{C}\p{Zl}\p{Zp}]/gu;
-
-/** Escapes unprintable characters as \u{..}, so a message is one line of plain text. */
-export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (ch) => `\\u{${ch.codePointAt(0)!.toString(16)}}`);
-}
-
-/** A short, escaped, single-quoted excerpt of a string taken from an untrusted file. */
-export function quote(text: string, max = 60): string {
-  const chars = [...text];
-  const cut = chars.length > max ? `${chars.slice(0, max).join('')}...` : text;
-  return `'${printable(cut.replace(/\\/g, '\\\\').replace(/'/g, "\\'"))}'`;
-}
-
-/** One line of at most `max` printable characters. */
-export function oneLine(e: unknown, max = 300): string {
-  const text = printable((e instanceof Error ? e.message : String(e)).split('\n')[0]);
-  return text.length > max ? `${text.slice(0, max)}...` : text;
-}
+import { firstLine } from './text.js';
 
 /**
  * Why a manifest shard path is refused before the file system is touched, or undefined.
@@ -104,7 +83,7 @@ export async function readRegularFile(path: string, opts: { maxBytes: number; no
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new FileReadProblem('missing', 'file not found');
     if (code === 'ELOOP' || code === 'ENXIO') throw new FileReadProblem('not-regular', NOT_REGULAR);
-    throw new FileReadProblem('unreadable', code === 'EACCES' ? 'permission denied' : code ?? oneLine(e));
+    throw new FileReadProblem('unreadable', code === 'EACCES' ? 'permission denied' : code ?? firstLine(e));
   }
   try {
     const stats = await handle.stat();
@@ -132,7 +111,7 @@ export async function readRegularFile(path: string, opts: { maxBytes: number; no
     return bytes;
   } catch (e) {
     if (e instanceof FileReadProblem) throw e;
-    throw new FileReadProblem('unreadable', (e as NodeJS.ErrnoException).code ?? oneLine(e));
+    throw new FileReadProblem('unreadable', (e as NodeJS.ErrnoException).code ?? firstLine(e));
   } finally {
     await handle.close();
   }

@@ -8,12 +8,12 @@
  *
  * The file is untrusted: its nesting is checked iteratively before anything else reads it,
  * names are looked up in Maps (never in objects, whose prototype answers 'constructor'), and
- * every name or value quoted in a message goes through tfjs/text.ts.
+ * every name or value quoted in a message goes through ../text.ts.
  */
 import type { Layer, Network } from '../network/layers.js';
 import { LAYERS, layerLabel, type LayerCtx } from './tfjs/layers.js';
 import { decodeWeights, dtypeBytes, fail, isObject, product, readManifest, shapeText, type Json, type TfjsWeight } from './tfjs/manifest.js';
-import { checkJsonDepth, clean, describe, quote } from './tfjs/text.js';
+import { checkJsonDepth, clean, describe, quote } from './text.js';
 import { batchShape, inputLayer, readInbound, readLayerEntry, topoSort, unwrapTopology, type LayerEntry, type TopoLayer } from './tfjs/topology.js';
 
 export type { TfjsDtype, TfjsWeight } from './tfjs/manifest.js';

@@ -1,7 +1,7 @@
 /** tfjs layer classes and how each becomes enorm layers. */
 import type { BarrierActivation, Layer, Padding } from '../../network/layers.js';
 import { fail, type Json } from './manifest.js';
-import { clean, describe, quote } from './text.js';
+import { clean, describe, quote } from '../text.js';
 
 /** What a converter sees of one tfjs layer. */
 export interface LayerCtx {

@@ -1,6 +1,6 @@
 /** The weights manifest of a tfjs model.json and the binary shards it describes. */
 import { ENormError, type ENormErrorCode } from '../../errors.js';
-import { clean, describe, quote } from './text.js';
+import { clean, describe, quote } from '../text.js';
 
 /** Weight dtypes of the tfjs weights manifest. */
 export type TfjsDtype = 'float32' | 'int32' | 'bool' | 'complex64' | 'string';
@@ -121,7 +121,7 @@ function entryBytes(entry: ManifestEntry, bytes: Uint8Array, offset: number): nu
 
 function shardLabel(paths: string[]): string {
   if (paths.length === 1) return `shard ${quote(paths[0])}`;
-  const shown = paths.slice(0, 4).map(quote).join(' + ');
+  const shown = paths.slice(0, 4).map((p) => quote(p)).join(' + ');
   return `shards ${shown}${paths.length > 4 ? ` + ... (${paths.length} files)` : ''}`;
 }
 

@@ -6,7 +6,7 @@
  * `quote` / `describe`): control, format and binary-marker characters are escaped, so a message
  * stays one printable line, and the length is capped, so a 10 MB name cannot flood a terminal.
  */
-import { ENormError } from '../../errors.js';
+import { ENormError } from '../errors.js';
 
 /** Longest name or value shown in a message, in UTF-16 code units (before escapes). */
 export const MAX_SHOWN = 80;
@@ -36,9 +36,19 @@ export function clean(text: string, max = MAX_SHOWN): string {
   return head.length < text.length ? `${safe}... (${text.length} characters)` : safe;
 }
 
-/** A file-supplied name in single quotes, cleaned: 'dense_1'. */
-export function quote(name: string): string {
-  return `'${clean(name)}'`;
+/** A file-supplied name in single quotes, cleaned and cut to `max`: 'dense_1'. */
+export function quote(name: string, max = MAX_SHOWN): string {
+  return `'${clean(name, max)}'`;
+}
+
+/** Every unsafe character of `text` escaped, nothing cut (for paths the user typed). */
+export function printable(text: string): string {
+  return clean(text, Infinity);
+}
+
+/** The first line of an error's message (Node's errors can span lines), cleaned and cut to `max`. */
+export function firstLine(e: unknown, max = 300): string {
+  return clean((e instanceof Error ? e.message : String(e)).split('\n')[0], max);
 }
 
 /** Keeps a whole message to one printable line of at most `max` code units (the last guard before output). */
