@@ -7,21 +7,21 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ENormError } from '../../src/errors.js';
 import { ATOMIC_WRITE_STEPS, LOCK_FILE, type AtomicWriteStep } from '../../src/model-io/atomic-write.js';
 import { writeTfjsModelFile } from '../../src/model-io/files.js';
 import { entries, folderSeed, tinyModel, weightBytes } from './files-fixture.js';
+import { tempRoot } from '../helpers/temp.js';
 
 const CHILD = fileURLToPath(new URL('./atomic-child.ts', import.meta.url));
 const weightsFile = (seed: number) => `weights.${createHash('sha256').update(weightBytes(seed)).digest('hex').slice(0, 16)}.bin`;
-let root: string;
+const root = tempRoot('enorm-crash-');
 let counter = 0;
-const freshDir = () => join(root, `case-${++counter}`);
+const freshDir = () => join(root(), `case-${++counter}`);
 
 function runChild(args: string[]): { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>; pid: number } {
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -51,12 +51,6 @@ async function stepsOf(overExisting: boolean): Promise<AtomicWriteStep[]> {
   return steps;
 }
 
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'enorm-crash-'));
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
 
 describe('SIGKILL before each step', () => {
   it('over an existing model: old or new, complete; the next write cleans up', async () => {
@@ -102,8 +96,8 @@ describe('a concurrent writer', () => {
   it('finds the lock of a writer in another process, and changes nothing', async () => {
     const dir = freshDir();
     await writeTfjsModelFile(tinyModel(1), dir);
-    const ready = join(root, `ready-${counter}`);
-    const go = join(root, `go-${counter}`);
+    const ready = join(root(), `ready-${counter}`);
+    const go = join(root(), `go-${counter}`);
     const child = runChild([dir, '2', 'pause', 'write-manifest', ready, go]);
     // wait until the child holds the lock and has placed its weights (it writes `ready` then)
     for (let i = 0; !existsSync(ready); i++) {

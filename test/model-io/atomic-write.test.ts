@@ -5,29 +5,23 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENormError, type ENormErrorCode } from '../../src/errors.js';
+import { describe, expect, it } from 'vitest';
+import { ENormError } from '../../src/errors.js';
 import { ATOMIC_WRITE_STEPS, LOCK_FILE, writeAtomically, type AtomicWriteStep } from '../../src/model-io/atomic-write.js';
 import { readTfjsModelFile, writeTfjsModelFile } from '../../src/model-io/files.js';
 import { entries, folderSeed, modelJson, tinyModel, weightBytes, WEIGHT_SPECS, writeModelFolder } from './files-fixture.js';
+import { rejectsWith } from '../helpers/errors.js';
+import { tempRoot } from '../helpers/temp.js';
 
-let root: string;
+const root = tempRoot('enorm-atomic-');
 let counter = 0;
-const freshDir = () => join(root, `case-${++counter}`);
+const freshDir = () => join(root(), `case-${++counter}`);
 const weightsFile = (seed: number) => `weights.${createHash('sha256').update(weightBytes(seed)).digest('hex').slice(0, 16)}.bin`;
 const COMMIT = ATOMIC_WRITE_STEPS.indexOf('commit');
 
-async function failure(p: Promise<unknown>, code: ENormErrorCode, pattern: RegExp): Promise<string> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
-  expect(e).toBeInstanceOf(ENormError);
-  expect((e as ENormError).code).toBe(code);
-  expect((e as ENormError).message).toMatch(pattern);
-  expect((e as ENormError).message).not.toContain('\n');
-  return (e as ENormError).message;
-}
+const failure = rejectsWith;
 
 const failAt = (target: AtomicWriteStep) => (step: AtomicWriteStep) => {
   if (step === target) throw new Error(`injected failure at ${step}`);
@@ -40,18 +34,12 @@ function deadPid(): number {
   return child.pid as number;
 }
 
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'enorm-atomic-'));
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
 
 describe('a failure before each step', () => {
   it('over an existing model: before the commit the old model stays, after it the new one; never temporaries or the lock', async () => {
     const seen: AtomicWriteStep[] = [];
-    await writeTfjsModelFile(tinyModel(1), join(root, 'probe'), { onStep: (s) => { seen.push(s); } });
-    await writeTfjsModelFile(tinyModel(2), join(root, 'probe'), { onStep: (s) => { seen.push(s); } });
+    await writeTfjsModelFile(tinyModel(1), join(root(), 'probe'), { onStep: (s) => { seen.push(s); } });
+    await writeTfjsModelFile(tinyModel(2), join(root(), 'probe'), { onStep: (s) => { seen.push(s); } });
     const overExisting = seen.slice(seen.lastIndexOf('lock'));
     expect(overExisting).toEqual(ATOMIC_WRITE_STEPS.filter((s) => s !== 'mkdir'));
 

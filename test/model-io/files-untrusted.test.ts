@@ -4,40 +4,27 @@
  * before reading, and messages are one printable line that says nothing about files outside.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, open, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENormError, type ENormErrorCode } from '../../src/errors.js';
+import { describe, expect, it } from 'vitest';
+import { ENormError } from '../../src/errors.js';
 import { readTfjsModelFile } from '../../src/model-io/files.js';
 import { folderSeed, modelJson, WEIGHT_BYTES, WEIGHT_SPECS, weightBytes, writeModelFolder } from './files-fixture.js';
+import { rejectsWith } from '../helpers/errors.js';
+import { tempRoot } from '../helpers/temp.js';
 
-let root: string;
+const root = tempRoot('enorm-untrusted-');
 let counter = 0;
-const freshDir = () => join(root, `case-${++counter}`, 'model');
+const freshDir = () => join(root(), `case-${++counter}`, 'model');
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-async function failure(p: Promise<unknown>, code: ENormErrorCode, pattern: RegExp): Promise<string> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
-  expect(e).toBeInstanceOf(ENormError);
-  expect((e as ENormError).code).toBe(code);
-  const message = (e as ENormError).message;
-  expect(message).toMatch(pattern);
-  expect(message).not.toMatch(CONTROL); // one printable line
-  return message;
-}
+const failure = rejectsWith;
 
 /** A model folder whose one weight group has the given shard paths. */
 async function folderWithPaths(paths: string[], shards: Record<string, Uint8Array | string> = {}, dir = freshDir()): Promise<string> {
   return writeModelFolder(dir, modelJson([{ paths, weights: WEIGHT_SPECS }]), shards);
 }
 
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'enorm-untrusted-'));
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
 
 describe('shard paths stay inside the model folder', () => {
   it('reads shards in subfolders and through symlinks that stay inside', async () => {
@@ -48,8 +35,8 @@ describe('shard paths stay inside the model folder', () => {
     expect((await readTfjsModelFile(path)).weights.map((w) => w.name)).toEqual(WEIGHT_SPECS.map((w) => w.name));
     expect(await folderSeed(dir)).toBe(5);
     // and the model folder itself may be reached through a symlink
-    await symlink(dir, join(root, `via-link-${counter}`));
-    expect((await readTfjsModelFile(join(root, `via-link-${counter}`, 'model.json'))).weights).toHaveLength(4);
+    await symlink(dir, join(root(), `via-link-${counter}`));
+    expect((await readTfjsModelFile(join(root(), `via-link-${counter}`, 'model.json'))).weights).toHaveLength(4);
   });
 
   it.each([

@@ -5,6 +5,7 @@ import { erf, forward } from '../../src/network/forward.js';
 import { forwardShapes } from '../../src/network/forward-shapes.js';
 import type { Layer, Network } from '../../src/network/layers.js';
 import { mulberry32 } from '../../src/network/random.js';
+import { throwsENormError } from '../helpers/errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -472,15 +473,7 @@ describe('forward: layouts and inputs', () => {
 });
 
 describe('forward: errors', () => {
-  const catchIt = (f: () => unknown): ENormError => {
-    try {
-      f();
-    } catch (e) {
-      expect(e).toBeInstanceOf(ENormError);
-      return e as ENormError;
-    }
-    throw new Error('expected an ENormError');
-  };
+  const catchIt = throwsENormError;
 
   it('mixed convolution layouts -> E_LAYOUT naming the layer', () => {
     const net: Network = [
@@ -577,15 +570,7 @@ describe('forward: speed', () => {
 });
 
 describe('forward: the shape pass runs first and allocates nothing proportional to the shapes', () => {
-  const catchIt = (f: () => unknown): ENormError => {
-    try {
-      f();
-    } catch (e) {
-      expect(e).toBeInstanceOf(ENormError);
-      return e as ENormError;
-    }
-    throw new Error('expected an ENormError');
-  };
+  const catchIt = throwsENormError;
   const convNet = (): Network => [
     { kind: 'input', name: 'x', shape: [8, 8, 3] },
     { kind: 'conv2d', name: 'conv', weight: new Float32Array(3 * 3 * 3 * 4), shape: [3, 3, 3, 4], padding: 'same', strides: 2 },
