@@ -5,10 +5,8 @@
  * no finiteness check. Not part of the package.
  */
 import * as tf from '@tensorflow/tfjs';
-import { resolveOptions } from '../src/engine/options.js';
-import type { View } from '../src/engine/plan.js';
-import { compilePlan } from '../src/network/compile.js';
-import { validateLayers } from '../src/network/validate.js';
+import type { View } from '../src/plan/ir.js';
+import { prepare } from '../src/plan/prepare.js';
 import { accumulatorsOf, assignTo, bindModel, valueOf, type ModelVariable } from '../src/tfjs/model.js';
 
 export interface TfOpsCycle {
@@ -17,8 +15,7 @@ export interface TfOpsCycle {
 
 export async function tfOpsCycle(model: tf.LayersModel, optimizer: tf.Optimizer, c: number, p = 2): Promise<TfOpsCycle> {
   const { network, variableOf } = bindModel(model, await accumulatorsOf(optimizer));
-  validateLayers(network);
-  const plan = compilePlan(network, resolveOptions({ c, p }));
+  const { plan } = prepare(network, { c, p });
   const slots = plan.tensors.map((t) => ({ variable: variableOf.get(t.data)!, companions: t.companions.map((m) => variableOf.get(m)!) }));
   for (const g of plan.groups) {
     for (const v of [...g.writers, ...g.readers]) {

@@ -1,17 +1,17 @@
 /** The core entry: networks, the cycle driver on the Wasm (or JS) kernels, validation and the float64 reference. */
 export { balance, ENorm } from './engine/enorm.js';
 export type { BalanceReport, GroupScales } from './engine/enorm.js';
-export type { BalanceOptions, ENormOptions } from './engine/options.js';
+export type { BalanceOptions, ENormOptions } from './plan/options.js';
 export type { Backend, BackendName, CycleKernels, DeviceBackend, Kernels } from './engine/backend.js';
 export type { BackendChoice } from './engine/select.js';
 export { createBackend } from './engine/select.js';
 export { simdSupported } from './engine/wasm/bridge.js';
-export type { Barrier, Group, Plan, TensorSlot, View, WriterView } from './engine/plan.js';
+export type { Barrier, Group, Plan, TensorSlot, View, WriterView } from './plan/ir.js';
 export { ENormError, isENormError } from './errors.js';
 export type { ENormErrorCode, ENormErrorDetails } from './errors.js';
 export * from './network/layers.js';
-export { compilePlan } from './network/compile.js';
-export type { CompileOptions, ResidualMode } from './network/compile.js';
+export { compilePlan } from './plan/compile.js';
+export type { CompileOptions, ResidualMode } from './plan/compile.js';
 export { validateLayers } from './network/validate.js';
 export { foldBatchNorm } from './network/fold.js';
 export { forward } from './network/forward.js';

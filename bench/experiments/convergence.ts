@@ -6,7 +6,7 @@
  * c = 1 where the fixed point minimises E, as the energy gap (E - E*) / E*.
  */
 import type { Network } from '../../src/network/layers.js';
-import { compilePlan } from '../../src/network/compile.js';
+import { compilePlan } from '../../src/plan/compile.js';
 import { resolveOptions } from '../../src/engine/options.js';
 import { referenceCycle, referenceEnergy } from '../../src/reference/reference.js';
 import { accumulatorsOf, bindModel, valueOf } from '../../src/tfjs/model.js';

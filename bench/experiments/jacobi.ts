@@ -4,7 +4,7 @@
  * the start of the cycle, and all rescalings land afterwards. The exact (Gauss-Seidel) cycle reads
  * each group's sums after the previous group's rescaling (reference/reference.ts).
  */
-import type { Plan } from '../../src/engine/plan.js';
+import type { Plan } from '../../src/plan/ir.js';
 import { forEachElement, groupCosts } from '../../src/reference/reference.js';
 
 export function jacobiCycle(plan: Plan, tensors: Float64Array[], p: number, c: number): void {

@@ -1,8 +1,10 @@
 import type { Network } from '../network/layers.js';
 import type { Backend, BackendName } from './backend.js';
 import { ENorm, type GroupScales } from './enorm.js';
-import { readOptions, resolveOptions, type BalanceOptions } from './options.js';
-import type { Barrier } from './plan.js';
+import { converge } from '../plan/converge.js';
+import type { Barrier } from '../plan/ir.js';
+import type { BalanceOptions } from '../plan/options.js';
+import { prepare } from '../plan/prepare.js';
 
 export interface BalanceReport {
   /** E = sum over weight tensors of ||W||_p^p (plus biases with includeBiases), before the first cycle. */
@@ -27,26 +29,15 @@ export interface BalanceReport {
  * `tolerance` or `maxCycles` cycles ran. On any error no array is changed.
  */
 export async function balance(net: Network, options: BalanceOptions = {}): Promise<BalanceReport> {
-  // One read of the options: onCycle is the function that was checked.
-  const opts = readOptions(options);
-  const { tolerance, maxCycles } = resolveOptions(opts);
-  const engine = await ENorm.create(net, opts);
+  // One read and one resolution of the options: onCycle is the function that was checked.
+  const prepared = prepare(net, options);
+  const engine = await ENorm.fromPrepared(prepared);
   try {
     const energyBefore = engine.energy();
-    const energies: number[] = [];
-    let converged = false;
-    let previous = energyBefore;
-    for (let cycle = 1; cycle <= maxCycles; cycle++) {
+    const { energies, converged } = converge(energyBefore, prepared.options, () => {
       engine.cycle();
-      const e = engine.energy();
-      energies.push(e);
-      opts.onCycle?.(cycle, e);
-      if (Math.abs(previous - e) <= tolerance * previous) {
-        converged = true;
-        break;
-      }
-      previous = e;
-    }
+      return engine.energy();
+    });
     engine.download(); // re-checks the arrays: onCycle may have detached or resized one
     return {
       energyBefore,

@@ -1,14 +1,12 @@
 import { ENormError } from '../errors.js';
-import { compilePlan } from '../network/compile.js';
 import type { Network } from '../network/layers.js';
-import { readNetwork } from '../network/read.js';
-import { validateLayers } from '../network/validate.js';
 import { MAX_HOST_BYTES, type Backend, type CycleKernels, type DeviceBackend, type Kernels } from './backend.js';
 import { planFusion, type CrossIndex, type ViewRef } from './fusion.js';
 import { checkFits, layoutEngine, type Layout } from './layout.js';
 import { disposedError, disposedKernels, disposeSymbol } from './memory.js';
-import { resolveOptions, type ENormOptions, type ResolvedOptions } from './options.js';
-import type { Plan, View } from './plan.js';
+import type { Plan, View } from '../plan/ir.js';
+import type { ENormOptions, ResolvedOptions } from '../plan/options.js';
+import { prepare, type Prepared } from '../plan/prepare.js';
 import { createBackend } from './select.js';
 import { checkArrays, nonFiniteError, overflowError } from './tensor-errors.js';
 
@@ -87,10 +85,11 @@ export class ENorm {
    * (`engine.dispose()`, or `using engine = await ENorm.create(...)`): its memory goes back to a pool.
    */
   static async create(net: Network, options: ENormOptions = {}): Promise<ENorm> {
-    const resolved = resolveOptions(options);
-    const network = readNetwork(net);
-    validateLayers(network);
-    const plan = compilePlan(network, resolved);
+    return ENorm.fromPrepared(prepare(net, options));
+  }
+
+  /** As `create`, from what prepare() returned (balance() resolves its options once, there). @internal */
+  static async fromPrepared({ plan, options: resolved }: Prepared): Promise<ENorm> {
     const layout = layoutEngine(plan);
     // Before allocating anything: no host backend addresses more than 4 GiB.
     checkFits(plan, layout, MAX_HOST_BYTES, resolved.backend);
@@ -113,10 +112,7 @@ export class ENorm {
    * memory, and leaves every tensor, sum and scale at zero until the caller writes them.
    */
   static onDevice(net: Network, backend: DeviceBackend, options: Omit<ENormOptions, 'backend'> = {}): ENorm {
-    const resolved = resolveOptions(options);
-    const network = readNetwork(net);
-    validateLayers(network);
-    const plan = compilePlan(network, resolved);
+    const { plan, options: resolved } = prepare(net, options);
     return new ENorm(plan, backend, resolved, layoutEngine(plan));
   }
 

@@ -1,4 +1,4 @@
-import type { Plan, View } from './plan.js';
+import type { Plan, View } from '../plan/ir.js';
 
 /**
  * Where a unit of view `u` lies while another view `v` of the same tensor is walked:

@@ -1,5 +1,5 @@
 import { align16, formatBytes, memoryError } from './memory.js';
-import type { Plan, TensorSlot } from './plan.js';
+import type { Plan, TensorSlot } from '../plan/ir.js';
 
 /**
  * Where one engine keeps everything, as byte offsets from the start of its region: the f64 sums

@@ -1,6 +1,6 @@
 import { ENormError } from '../errors.js';
 import { tensorName } from './layout.js';
-import type { Plan, TensorSlot } from './plan.js';
+import type { Plan, TensorSlot } from '../plan/ir.js';
 
 /** E_OVERFLOW for element `index` of a plan tensor (j = 0) or of its companion j - 1. */
 export function overflowError(t: TensorSlot, j: number, index: number, value?: number): ENormError {

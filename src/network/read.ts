@@ -1,4 +1,4 @@
-import { describeValue } from '../engine/options.js';
+import { describeValue } from '../describe.js';
 import { ENormError } from '../errors.js';
 import type { Layer, Network } from './layers.js';
 

@@ -1,4 +1,4 @@
-import { describeValue } from '../engine/options.js';
+import { describeValue } from '../describe.js';
 import { ENormError } from '../errors.js';
 import { LAYER_KINDS, layerName, type Companion, type Layer } from './layers.js';
 import { readNetwork } from './read.js';

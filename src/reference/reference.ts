@@ -1,9 +1,8 @@
-import type { Group, Plan, View } from '../engine/plan.js';
-import { resolveOptions, type BalanceOptions } from '../engine/options.js';
-import { compilePlan } from '../network/compile.js';
 import type { Network } from '../network/layers.js';
-import { readNetwork } from '../network/read.js';
-import { validateLayers } from '../network/validate.js';
+import { converge } from '../plan/converge.js';
+import type { Group, Plan, View } from '../plan/ir.js';
+import type { BalanceOptions } from '../plan/options.js';
+import { prepare } from '../plan/prepare.js';
 
 /**
  * Float64 reference of the ENorm cycle in plain TypeScript: the same plan as the engine, every
@@ -76,28 +75,17 @@ export function referenceCycle(plan: Plan, tensors: Float64Array[], companions: 
 }
 
 export function balanceReference(net: Network, options: BalanceOptions = {}): ReferenceResult {
-  const o = resolveOptions(options);
-  // One read of the description (getters, proxies), as the engine does: validated is what is planned.
-  const network = readNetwork(net);
-  validateLayers(network);
-  const plan = compilePlan(network, o);
+  // The engine's pipeline: one read of the description (getters, proxies), so validated is what is planned.
+  const { plan, options: o } = prepare(net, options);
   const tensors = plan.tensors.map((t) => Float64Array.from(t.data));
   const companions = plan.tensors.map((t) => t.companions.map((m) => Float64Array.from(m)));
   const scales = plan.groups.map((g) => new Float64Array(g.size).fill(1));
   const energyBefore = referenceEnergy(plan, tensors, o.p);
-  const energies: number[] = [];
-  let converged = false;
-  let previous = energyBefore;
-  for (let cycle = 1; cycle <= o.maxCycles; cycle++) {
+  // The reference calls no onCycle (it never did): only the stopping rule is shared with balance().
+  const { energies, converged } = converge(energyBefore, { tolerance: o.tolerance, maxCycles: o.maxCycles }, () => {
     const d = referenceCycle(plan, tensors, companions, o.p, o.c);
     d.forEach((dg, gi) => dg.forEach((x, i) => { scales[gi][i] *= x; }));
-    const e = referenceEnergy(plan, tensors, o.p);
-    energies.push(e);
-    if (Math.abs(previous - e) <= o.tolerance * previous) {
-      converged = true;
-      break;
-    }
-    previous = e;
-  }
+    return referenceEnergy(plan, tensors, o.p);
+  });
   return { plan, tensors, companions, energyBefore, energies, cycles: energies.length, converged, scales };
 }

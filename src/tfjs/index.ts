@@ -10,9 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { resolveOptions, type ENormOptions } from '../engine/options.js';
-import type { Barrier } from '../engine/plan.js';
+import type { Barrier } from '../plan/ir.js';
 import { ENormError } from '../errors.js';
-import { compilePlan } from '../network/compile.js';
+import { compilePlan } from '../plan/compile.js';
 import { validateLayers } from '../network/validate.js';
 import { HostStep } from './host.js';
 import { accumulatorsOf, bindModel, ownershipOf, type Ownership } from './model.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crossIndex, planFusion } from '../../src/engine/fusion.js';
-import type { Plan, View } from '../../src/engine/plan.js';
-import { compilePlan } from '../../src/network/compile.js';
+import type { Plan, View } from '../../src/plan/ir.js';
+import { compilePlan } from '../../src/plan/compile.js';
 import { convChain, mlp, resnet18, vgg } from '../../src/network/builders.js';
 import type { Network } from '../../src/network/layers.js';
 import { forEachElement } from '../../src/reference/reference.js';

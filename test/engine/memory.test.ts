@@ -8,7 +8,7 @@ import { balance } from '../../src/engine/enorm.js';
 import type { Backend, BackendName } from '../../src/engine/backend.js';
 import { checkFits, layoutEngine } from '../../src/engine/layout.js';
 import { align16 } from '../../src/engine/memory.js';
-import type { Plan } from '../../src/engine/plan.js';
+import type { Plan } from '../../src/plan/ir.js';
 import { createBackend } from '../../src/engine/select.js';
 import { wasmPoolStats } from '../../src/engine/wasm/bridge.js';
 import { ENormError, isENormError } from '../../src/errors.js';

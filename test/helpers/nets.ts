@@ -1,4 +1,4 @@
-import { compilePlan } from '../../src/network/compile.js';
+import { compilePlan } from '../../src/plan/compile.js';
 import type { Layer, Network } from '../../src/network/layers.js';
 import { forward } from '../../src/network/forward.js';
 import { mulberry32, normalArray } from '../../src/network/random.js';

@@ -1,8 +1,8 @@
 import { ENormError } from '../errors.js';
-import type { Barrier, Group, Plan, TensorSlot, View, WriterView } from '../engine/plan.js';
-import { NETWORK_INPUT, resolveGraph } from './graph.js';
-import type { FlattenOrder, Layer, TensorRole } from './layers.js';
-import { companionList, outputUnits, type WeightedLayer } from './validate.js';
+import { NETWORK_INPUT, resolveGraph } from '../network/graph.js';
+import type { FlattenOrder, Layer, TensorRole } from '../network/layers.js';
+import { companionList, outputUnits, type WeightedLayer } from '../network/validate.js';
+import type { Barrier, Group, Plan, TensorSlot, View, WriterView } from './ir.js';
 
 export type ResidualMode = 'complete' | 'blocks';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compilePlan } from '../../src/network/compile.js';
+import { compilePlan } from '../../src/plan/compile.js';
 import { mlp, resnet18, vgg } from '../../src/network/builders.js';
 import type { Layer, Network } from '../../src/network/layers.js';
 import { balance } from '../../src/engine/enorm.js';
