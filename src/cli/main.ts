@@ -1,8 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { balance, type BalanceReport } from '../engine/enorm.js';
 import { isENormError } from '../errors.js';
-import { readTfjsModelFile, writeTfjsModelFile } from '../model-io/files.js';
-import type { TfjsModel } from '../model-io/tfjs-format.js';
+import { formatFor } from '../model-io/formats.js';
+import type { Network } from '../network/layers.js';
 import { validateLayers } from '../network/validate.js';
 import { checkInputShape, DeviationCheck, deviationAccepted } from './check.js';
 import { CliFailure } from './failure.js';
@@ -47,28 +47,30 @@ export interface CliReport {
  * (--input-shape, else the model's) must fit the weights, and the check must fit its limits.
  * With --samples 0 a fully known shape of a single-input model is still checked against the weights.
  */
-function prepareCheck(model: string, tfjs: TfjsModel, f: BalanceFlags): DeviationCheck | undefined {
-  const shape = f.inputShape ?? tfjs.inputShape;
+function prepareCheck(model: string, read: { network: Network; inputShape: number[] }, f: BalanceFlags): DeviationCheck | undefined {
+  const shape = f.inputShape ?? read.inputShape;
   const where = `the input shape${f.inputShape ? ' given by --input-shape' : ''}`;
   const open = shape.some((d) => !(d > 0));
-  const inputs = tfjs.network.reduce((n, l) => n + (l.kind === 'input' ? 1 : 0), 0);
+  const inputs = read.network.reduce((n, l) => n + (l.kind === 'input' ? 1 : 0), 0);
   if (f.samples === 0) {
-    if (!open && inputs <= 1) checkInputShape(tfjs.network, shape, `${model}: ${where}`);
+    if (!open && inputs <= 1) checkInputShape(read.network, shape, `${model}: ${where}`);
     return undefined;
   }
   if (open) {
     throw new CliFailure('E_SHAPE', `${model}: the input shape [${shape.map((d) => (d > 0 ? d : '?')).join(', ')}] has open dimensions; give --input-shape (or --samples 0)`);
   }
-  return new DeviationCheck(tfjs.network, shape, f.samples, f.seed, model, where);
+  return new DeviationCheck(read.network, shape, f.samples, f.seed, model, where);
 }
 
 async function runBalance(model: string, f: BalanceFlags): Promise<CliReport> {
-  const tfjs = await readTfjsModelFile(model);
-  const net = tfjs.network;
+  const format = formatFor(model);
+  const read = await format.read(model);
+  const view = format.verification(read);
+  const net = view.network;
   // The network's own checks (NaN weights, shapes, aliasing) come first, with their own messages;
   // validateLayers only reads. Then the input shape and the check's limits, then the check itself.
   validateLayers(net);
-  const check = prepareCheck(model, tfjs, f);
+  const check = prepareCheck(model, view, f);
   check?.recordBefore(net);
   const normsBefore = layerNorms(net, f.p);
 
@@ -82,7 +84,7 @@ async function runBalance(model: string, f: BalanceFlags): Promise<CliReport> {
     throw new CliFailure('E_DEVIATION', `${model}: balancing moved the outputs ${how} (over --max-deviation ${f.maxDeviation}); nothing written`);
   }
   const normsAfter = layerNorms(net, f.p);
-  const written = await writeTfjsModelFile(tfjs, f.out);
+  const written = await format.write(read, f.out);
   return {
     model,
     output: f.out,

@@ -10,7 +10,7 @@ import { ENormError } from '../errors.js';
 import { writeAtomically, type AtomicWriteStep } from './atomic-write.js';
 import { FileReadProblem, lexicalShardProblem, locateShard, readRegularFile } from './node-read.js';
 import { firstLine, printable, quote } from './text.js';
-import { parseTfjsModel, serializeTfjsModel, type TfjsModel } from './tfjs-format.js';
+import { parseTfjsModel, serializeTfjsModel, type TfjsModel } from './tfjs/index.js';
 
 export interface ReadTfjsModelOptions {
   /** Largest model.json accepted, in bytes; refused before it is read. Default 64 MiB. */

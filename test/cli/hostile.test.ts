@@ -12,7 +12,7 @@ import { CHECK_LIMITS, DeviationCheck, deviationAccepted } from '../../src/cli/c
 import { CliFailure } from '../../src/cli/failure.js';
 import { main, type CliReport } from '../../src/cli/main.js';
 import { reportUncaught } from '../../src/cli/uncaught.js';
-import { parseTfjsModel } from '../../src/model-io/tfjs-format.js';
+import { parseTfjsModel } from '../../src/model-io/tfjs/index.js';
 import pkg from '../../package.json' with { type: 'json' };
 import { functionalChain, sequentialConvNet, sequentialMlp, writeModel, type ModelFiles } from './model-files.js';
 

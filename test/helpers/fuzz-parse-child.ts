@@ -4,7 +4,7 @@
  * serializeTfjsModel and a second parse; reports how each settled. Runs under node --import tsx.
  */
 import { isENormError } from '../../src/errors.js';
-import { parseTfjsModel, serializeTfjsModel } from '../../src/model-io/tfjs-format.js';
+import { parseTfjsModel, serializeTfjsModel } from '../../src/model-io/tfjs/index.js';
 import { parseInput, type WeightDataMode } from './fuzz-parse-input.js';
 import { loadSeeds } from './fuzz-seeds.js';
 import { applyMutations, type Mutation } from './model-mutations.js';

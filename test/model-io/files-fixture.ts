@@ -6,7 +6,7 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readTfjsModelFile } from '../../src/model-io/files.js';
-import { parseTfjsModel, type TfjsModel } from '../../src/model-io/tfjs-format.js';
+import { parseTfjsModel, type TfjsModel } from '../../src/model-io/tfjs/index.js';
 
 export const WEIGHT_SPECS = [
   { name: 'h/kernel', shape: [4, 3], dtype: 'float32' },

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENormError, type ENormErrorCode } from '../../src/errors.js';
 import type { Layer } from '../../src/network/layers.js';
 import { readTfjsModelFile, writeTfjsModelFile } from '../../src/model-io/files.js';
-import { parseTfjsModel, serializeTfjsModel, type TfjsModel } from '../../src/model-io/tfjs-format.js';
+import { parseTfjsModel, serializeTfjsModel, type TfjsModel } from '../../src/model-io/tfjs/index.js';
 
 const DEFAULT_MODEL = fileURLToPath(new URL('../../models/mnist-mlp/model.json', import.meta.url));
 let root: string;

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENormError, type ENormErrorCode } from '../../src/errors.js';
 import { resolveGraph } from '../../src/network/graph.js';
 import type { Layer } from '../../src/network/layers.js';
-import { parseTfjsModel, serializeTfjsModel, type TfjsModel } from '../../src/model-io/tfjs-format.js';
+import { parseTfjsModel, serializeTfjsModel, type TfjsModel } from '../../src/model-io/tfjs/index.js';
 import { mulberry32 } from '../../src/network/random.js';
 import { functionalChain, sequentialMlp } from '../cli/model-files.js';
 

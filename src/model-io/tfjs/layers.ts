@@ -1,7 +1,6 @@
 /** tfjs layer classes and how each becomes enorm layers. */
 import type { BarrierActivation, Layer, Padding } from '../../network/layers.js';
-import { fail, type Json } from './manifest.js';
-import { clean, describe, quote } from '../text.js';
+import { clean, describe, fail, quote, type Json } from '../shared.js';
 
 /** What a converter sees of one tfjs layer. */
 export interface LayerCtx {
@@ -17,7 +16,7 @@ export interface LayerCtx {
   /** Float32 values of `${name}/${suffix}`, checked against `shape` (null = any). */
   weight(suffix: string, shape: (number | null)[]): Float32Array;
   /** Shape of `${name}/${suffix}` as the manifest gives it (the weight must exist). */
-  weightShape(suffix: string): number[];
+  weightShape(suffix: string): readonly number[];
   /** E_LAYER_KIND 'unsupported ...' naming the layer. */
   unsupported(what: string): never;
 }

@@ -1,7 +1,6 @@
 /** The layer list of a tfjs modelTopology: entries, inbound nodes, topological order, input shapes. */
 import type { Layer } from '../../network/layers.js';
-import { fail, isObject, type Json } from './manifest.js';
-import { clean, describe, quote } from '../text.js';
+import { clean, describe, fail, isObject, quote, type Json } from '../shared.js';
 
 export interface TopoLayer {
   name: string;

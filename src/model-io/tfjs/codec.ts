@@ -1,6 +1,5 @@
-/** The weights manifest of a tfjs model.json and the binary shards it describes. */
-import { ENormError, type ENormErrorCode } from '../../errors.js';
-import { clean, describe, quote } from '../text.js';
+/** The byte codec of a tfjs model: the weights manifest and binary shards <-> typed arrays. */
+import { clean, describe, fail, isObject, product, quote, shapeText } from '../shared.js';
 
 /** Weight dtypes of the tfjs weights manifest. */
 export type TfjsDtype = 'float32' | 'int32' | 'bool' | 'complex64' | 'string';
@@ -17,26 +16,6 @@ export interface TfjsWeight {
   data: Float32Array | Int32Array | Uint8Array;
   /** The manifest entry's `group`, kept as read. */
   group?: string;
-}
-
-export type Json = Record<string, unknown>;
-
-export function isObject(v: unknown): v is Json {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-export function fail(code: ENormErrorCode, message: string, layer?: string): never {
-  throw new ENormError(code, message, layer === undefined ? {} : { layer });
-}
-
-export function shapeText(shape: readonly (number | null)[]): string {
-  return `[${shape.map((d) => (d === null ? '?' : d)).join(', ')}]`;
-}
-
-export function product(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 /** Bytes per element; a Map, so that a dtype such as 'constructor' finds nothing. */
@@ -168,4 +147,28 @@ export function decodeWeights(src: string, groups: ManifestGroup[], weightData: 
     }
   }
   return weights;
+}
+
+/**
+ * All weights in manifest order as one shard: float32 with their current values, the others byte
+ * for byte as read. Each weight's byteLength must be product(shape) x bytes of its dtype.
+ */
+export function encodeWeights(weights: readonly TfjsWeight[]): ArrayBuffer {
+  let total = 0;
+  for (const w of weights) {
+    if (w.dtype !== 'string') {
+      const need = product(w.shape) * dtypeBytes(w.dtype);
+      if (w.data.byteLength !== need) {
+        fail('E_MODEL', `weight ${quote(w.name)} holds ${w.data.byteLength} bytes, its shape ${shapeText(w.shape)} (${clean(w.dtype)}) needs ${need}`);
+      }
+    }
+    total += w.data.byteLength;
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const w of weights) {
+    bytes.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), at);
+    at += w.data.byteLength;
+  }
+  return bytes.buffer;
 }
