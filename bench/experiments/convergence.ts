@@ -7,7 +7,7 @@
  */
 import type { Network } from '../../src/network/layers.js';
 import { compilePlan } from '../../src/plan/compile.js';
-import { resolveOptions } from '../../src/engine/options.js';
+import { resolveOptions } from '../../src/plan/options.js';
 import { referenceCycle, referenceEnergy } from '../../src/reference/reference.js';
 import { accumulatorsOf, bindModel, valueOf } from '../../src/tfjs/model.js';
 import type { Context, Task } from './context.js';

@@ -3,7 +3,7 @@
  * while parsing, so a bad flag is a usage error (exit 2) before the model is read.
  */
 import { InvalidArgumentError, Option } from 'commander';
-import { MAX_P } from '../engine/options.js';
+import { MAX_P } from '../plan/options.js';
 
 export interface BalanceFlags {
   out: string;

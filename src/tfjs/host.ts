@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ENorm } from '../engine/enorm.js';
-import type { ENormOptions } from '../engine/options.js';
+import type { ENormOptions } from '../plan/options.js';
 import { assignTo, valueOf, type BoundModel, type ModelVariable } from './model.js';
 
 export class HostStep {

@@ -9,7 +9,7 @@
  * to their weights.
  */
 import * as tf from '@tensorflow/tfjs';
-import { resolveOptions, type ENormOptions } from '../engine/options.js';
+import { resolveOptions, type ENormOptions } from '../plan/options.js';
 import type { Barrier } from '../plan/ir.js';
 import { ENormError } from '../errors.js';
 import { compilePlan } from '../plan/compile.js';

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ENorm, nonFiniteError, overflowError } from '../engine/enorm.js';
-import type { ENormOptions } from '../engine/options.js';
+import type { ENormOptions } from '../plan/options.js';
 import { WebGPUBackend } from '../engine/webgpu/backend.js';
 import { ENormError } from '../errors.js';
 import { assignTo, valueOf, type BoundModel, type ModelVariable } from './model.js';
