@@ -1,10 +1,11 @@
+import { CrossMode } from "./cross-mode";
 import { Square, Abs, Pow, hasSimd, term, termV } from "./terms";
 
 // scale and accumulate fused into one pass over a view (w, outer, outerStride, count, inner):
 //   w(o,i,j) = f32(w(o,i,j) * s_f32[i])            (the f32 multiply of `scale`, bit for bit)
 //   acc_f64[idx] += |w(o,i,j)|^p                   (of the new value, promoted to f64 first)
-//   idx = (o / a) % b (mode 0),  (j / a) % b (mode 1),  (i / a) % b (mode 2)   (a >= 1, b >= 1)
-// Modes 0 and 1 sum the units of another view of the same tensor (src/engine/fusion.ts); mode 2 with
+//   idx = (o / a) % b (Outer),  (j / a) % b (Inner),  (i / a) % b (Unit)   (a >= 1, b >= 1; ./cross-mode.ts)
+// Outer and Inner sum the units of another view of the same tensor (src/engine/fusion.ts); Unit with
 // a = 1, b = count sums the view's own units, ready for its group's next step.
 
 /** Scales n contiguous f32 at u by f in place; returns the sum of the new values' terms. */
@@ -75,7 +76,7 @@ import { Square, Abs, Pow, hasSimd, term, termV } from "./terms";
   return s;
 }
 
-/** Mode 0, inner == 1: per row o, vectorise across units i with s[i..i+3]; one acc update per row. */
+/** Outer, inner == 1: per row o, vectorise across units i with s[i..i+3]; one acc update per row. */
 function rowsAcrossUnits<M>(w: usize, outer: i32, outerStride: i32, count: i32, s: usize, acc: usize, p: f64, a: i32, b: i32): void {
   const rowBytes = <usize>outerStride << 2;
   for (let o: i32 = 0; o < outer; o++) {
@@ -146,7 +147,7 @@ function rowsAcrossUnits<M>(w: usize, outer: i32, outerStride: i32, count: i32, 
   }
 }
 
-/** Mode 0, inner > 1: per row o, splat s[i] and vectorise along each unit's run; one acc update per row. */
+/** Outer, inner > 1: per row o, splat s[i] and vectorise along each unit's run; one acc update per row. */
 function rowsAlongRuns<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, s: usize, acc: usize, p: f64, a: i32, b: i32): void {
   const rowBytes = <usize>outerStride << 2;
   const runBytes = <usize>inner << 2;
@@ -160,7 +161,7 @@ function rowsAlongRuns<M>(w: usize, outer: i32, outerStride: i32, count: i32, in
 }
 
 /**
- * Mode 1, a == 1 (idx = j % b): each unit's run of `inner` is cut into chunks of b; chunk position y
+ * Inner, a == 1 (idx = j % b): each unit's run of `inner` is cut into chunks of b; chunk position y
  * feeds acc[y], so splat s[i] and vectorise across the accumulators: acc[y..y+3] += t(w[..] * s[i]).
  * A last chunk shorter than b (inner % b != 0) just wraps.
  */
@@ -213,7 +214,7 @@ function unitsAcrossAcc<M>(w: usize, outer: i32, outerStride: i32, count: i32, i
   }
 }
 
-/** Mode 1, a > 1 (idx = (j / a) % b): runs of `a` consecutive j share acc; splat s[i], vectorise along the run. */
+/** Inner, a > 1 (idx = (j / a) % b): runs of `a` consecutive j share acc; splat s[i], vectorise along the run. */
 function unitsAlongRuns<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, s: usize, acc: usize, p: f64, a: i32, b: i32): void {
   const rowBytes = <usize>outerStride << 2;
   const runBytes = <usize>inner << 2;
@@ -231,7 +232,7 @@ function unitsAlongRuns<M>(w: usize, outer: i32, outerStride: i32, count: i32, i
   }
 }
 
-/** Mode 2: idx = (i / a) % b. Own units (a == 1, b >= count) with inner == 1 vectorise across units. */
+/** Unit: idx = (i / a) % b. Own units (a == 1, b >= count) with inner == 1 vectorise across units. */
 function ownUnits<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, s: usize, acc: usize, p: f64, a: i32, b: i32): void {
   const rowBytes = <usize>outerStride << 2;
   const runBytes = <usize>inner << 2;
@@ -270,13 +271,13 @@ function ownUnits<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: 
 }
 
 function run<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, s: usize, acc: usize, p: f64, mode: i32, a: i32, b: i32): void {
-  if (mode == 2) {
+  if (mode == CrossMode.Unit) {
     ownUnits<M>(w, outer, outerStride, count, inner, s, acc, p, a, b);
-  } else if (mode == 0) {
+  } else if (mode == CrossMode.Outer) {
     if (inner == 1) rowsAcrossUnits<M>(w, outer, outerStride, count, s, acc, p, a, b);
     else rowsAlongRuns<M>(w, outer, outerStride, count, inner, s, acc, p, a, b);
   } else if (b == 1) {
-    // Every element feeds acc[0]: one run per unit.
+    // CrossMode.Inner from here on. Every element feeds acc[0]: one run per unit.
     unitsAlongRuns<M>(w, outer, outerStride, count, inner, s, acc, p, inner, 1);
   } else if (a == 1) {
     unitsAcrossAcc<M>(w, outer, outerStride, count, inner, s, acc, p, b);

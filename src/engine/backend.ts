@@ -1,4 +1,13 @@
 /**
+ * Which coordinate of an element (o, i, j) of the walked view picks its accumulator in
+ * `scaleAccumulate`:  idx = (k / a) % b  with  k = o (outer), j (inner) or i (unit: the view's own units).
+ * The numbers are defined once in assembly/cross-mode.ts (AssemblyScript cannot import TS) and
+ * mirrored here; test/assembly/cross-mode.test.ts checks that the two agree.
+ */
+export const CrossMode = { outer: 0, inner: 1, unit: 2 } as const;
+export type CrossMode = (typeof CrossMode)[keyof typeof CrossMode];
+
+/**
  * The kernels one ENorm cycle runs; every backend provides them. Pointers are byte offsets into the backend's memory;
  * f32 tensors, 8-byte accumulators (f64 on the host backends; f32 in the first half on WebGPU, as WGSL
  * has no f64), f32 scale vectors. A view argument list is
@@ -12,12 +21,13 @@ export interface CycleKernels {
   /** w(o,i,j) *= s[i]. */
   scale(w: number, outer: number, outerStride: number, count: number, inner: number, s: number): void;
   /**
-   * `scale` of this view fused with `accumulate` of another view of the same tensor (modes 0, 1)
-   * or of its own units (mode 2 with a = 1, b = count), in one pass:
+   * `scale` of this view fused with `accumulate` of another view of the same tensor (CrossMode
+   * outer, inner) or of its own units (CrossMode.unit with a = 1, b = count), in one pass:
    * for every element (o,i,j) of the view,
    *   w(o,i,j) = f32(w(o,i,j) * s[i])              (bit for bit what `scale` stores)
    *   acc[idx] += |w(o,i,j)|^p                      (the NEW value, promoted to f64 before the power)
-   *   idx = (o / a) % b (mode 0), (j / a) % b (mode 1), (i / a) % b (mode 2)   (integer division; a, b >= 1)
+   *   idx = (o / a) % b (outer), (j / a) % b (inner), (i / a) % b (unit)   (integer division; a, b >= 1)
+   * `mode` is a CrossMode value (typed number so that callers may loop over the modes).
    * s is f32, acc is f64 (b accumulators). Nothing happens when outer, count or inner is < 1.
    */
   scaleAccumulate(

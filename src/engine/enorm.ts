@@ -1,6 +1,6 @@
 import { ENormError } from '../errors.js';
 import type { Network } from '../network/layers.js';
-import { MAX_HOST_BYTES, type Backend, type CycleKernels, type DeviceBackend, type Kernels } from './backend.js';
+import { CrossMode, MAX_HOST_BYTES, type Backend, type CycleKernels, type DeviceBackend, type Kernels } from './backend.js';
 import { planFusion, type CrossIndex, type ViewRef } from './fusion.js';
 import { checkFits, layoutEngine, type Layout } from './layout.js';
 import { disposedError, disposedKernels, disposeSymbol } from './memory.js';
@@ -173,7 +173,7 @@ export class ENorm {
     }
     for (const ref of fusion.singles) {
       const { view, sums } = side(ref);
-      view.fuse = { partner: view, sums: sums + view.acc, cross: { mode: 2, a: 1, b: view.count } };
+      view.fuse = { partner: view, sums: sums + view.acc, cross: { mode: CrossMode.unit, a: 1, b: view.count } };
     }
   }
 

@@ -1,12 +1,13 @@
+import { CrossMode } from './backend.js';
 import type { Plan, View } from '../plan/ir.js';
 
 /**
  * Where a unit of view `u` lies while another view `v` of the same tensor is walked:
- * for element (o, i, j) of v, u's unit is  (o / a) % b  (mode 0) or  (j / a) % b  (mode 1).
+ * for element (o, i, j) of v, u's unit is  (o / a) % b  (CrossMode.outer) or  (j / a) % b  (CrossMode.inner).
  */
 export interface CrossIndex {
-  /** 0: (o / a) % b, 1: (j / a) % b, 2: (i / a) % b (the view's own units) */
-  mode: 0 | 1 | 2;
+  /** outer: (o / a) % b, inner: (j / a) % b, unit: (i / a) % b (the view's own units) */
+  mode: CrossMode;
   a: number;
   b: number;
 }
@@ -23,8 +24,8 @@ function isFull(v: View, length: number): boolean {
  * Otherwise (depthwise kernels, for example) the axes interleave and there is no such form.
  */
 export function crossIndex(v: View, u: View): CrossIndex | null {
-  if (v.inner % (u.inner * u.count) === 0) return { mode: 1, a: u.inner, b: u.count };
-  if (u.inner % v.outerStride === 0) return { mode: 0, a: u.inner / v.outerStride, b: u.count };
+  if (v.inner % (u.inner * u.count) === 0) return { mode: CrossMode.inner, a: u.inner, b: u.count };
+  if (u.inner % v.outerStride === 0) return { mode: CrossMode.outer, a: u.inner / v.outerStride, b: u.count };
   return null;
 }
 

@@ -1,4 +1,4 @@
-import { MAX_HOST_BYTES, type Backend, type Kernels } from './backend.js';
+import { CrossMode, MAX_HOST_BYTES, type Backend, type Kernels } from './backend.js';
 import { DISPOSE_HINT, disposedError, disposedKernels, formatBytes, memoryError, reason, reservationEnd } from './memory.js';
 
 /** Fresh memory starts here (pointer 0 stays unused, as in the Wasm builds). */
@@ -132,14 +132,14 @@ export function createJsBackend(): Backend {
       const w0 = w >>> 2;
       const s0 = s >>> 2;
       const a0 = acc >>> 3;
-      if (mode === 2) {
+      if (mode === CrossMode.unit) {
         // acc index (i / a) % b: each unit's run sums into its accumulator.
         for (let o = 0; o < outer; o++) {
           for (let i = 0, u = w0 + o * outerStride; i < count; i++, u += inner) {
             ac[a0 + (Math.floor(i / a) % b)] += scaledRun(m, u, inner, m[s0 + i], p);
           }
         }
-      } else if (mode === 0) {
+      } else if (mode === CrossMode.outer) {
         // acc index depends on o only: one sum per row.
         for (let o = 0; o < outer; o++) {
           const r = w0 + o * outerStride;

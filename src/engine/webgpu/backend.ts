@@ -4,7 +4,7 @@
  * engine memory is one storage buffer the caller copies tensors into and out of.
  */
 import { ENormError } from '../../errors.js';
-import type { CycleKernels, DeviceBackend } from '../backend.js';
+import { CrossMode, type CycleKernels, type DeviceBackend } from '../backend.js';
 import { align16 } from '../memory.js';
 import { Param, PARAM_WORDS, SHADERS, SUM_CHUNK, WORKGROUP, type ShaderName } from './shaders.js';
 
@@ -79,7 +79,7 @@ export class WebGPUBackend implements DeviceBackend {
       const outer = v[Param.Outer];
       const count = v[Param.Count];
       const inner = v[Param.Inner];
-      const [extent, plane] = mode === 0 ? [outer, count * inner] : mode === 1 ? [inner, outer * count] : [count, outer * inner];
+      const [extent, plane] = mode === CrossMode.outer ? [outer, count * inner] : mode === CrossMode.inner ? [inner, outer * count] : [count, outer * inner];
       const terms = Math.ceil(Math.ceil(extent / a) / b) * a * plane;
       const chunks = Math.max(1, Math.ceil(terms / SUM_CHUNK));
       const params = { ...v, [Param.Acc]: acc >>> 2, [Param.P]: f32Bits(p), [Param.Mode]: mode, [Param.A]: a, [Param.B]: b, [Param.N]: chunks };
@@ -89,7 +89,7 @@ export class WebGPUBackend implements DeviceBackend {
     };
     this.kernels = {
       accumulate: (w, outer, outerStride, count, inner, acc, p) => {
-        if (!empty(outer, count, inner)) reduce(view(w, outer, outerStride, count, inner), acc, p, 2, 1, count);
+        if (!empty(outer, count, inner)) reduce(view(w, outer, outerStride, count, inner), acc, p, CrossMode.unit, 1, count);
       },
       scale: (w, outer, outerStride, count, inner, s) => {
         if (empty(outer, count, inner)) return;

@@ -5,6 +5,7 @@
  * space for partial sums. Addresses are f32 word indices; an accumulator is the first word of its
  * 8-byte slot. Sums are f32 (WGSL has no f64), in chunks of at most SUM_CHUNK terms.
  */
+import { CrossMode } from '../backend.js';
 
 /** Parameter words, in the order the backend writes them. */
 export const Param = {
@@ -52,7 +53,7 @@ fn isFinite(x: f32) -> bool {
 
 /**
  * acc[idx] += sum |w(o,i,j)|^p over the view's elements whose key coordinate k has (k / a) % b == idx,
- * with k = o (mode 0), j (mode 1) or i (mode 2); accumulate() is mode 2, a = 1, b = count.
+ * with k = o (CrossMode.outer), j (inner) or i (unit); accumulate() is CrossMode.unit, a = 1, b = count.
  * No workgroup barriers (slow on CPU drivers such as SwiftShader), two passes instead:
  * partialSums: invocation (idx, c) sums every N-th element of idx from the c-th (N = chunks per idx)
  * into scratch[idx * N + c]; gatherSums: invocation idx adds its N partial sums, in order, to acc[idx].
@@ -77,8 +78,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var extent = count;
   var ny = outer;
   var nz = inner;
-  if (mode == 0u) { extent = outer; ny = count; nz = inner; }
-  if (mode == 1u) { extent = inner; ny = outer; nz = count; }
+  if (mode == ${CrossMode.outer}u) { extent = outer; ny = count; nz = inner; }
+  if (mode == ${CrossMode.inner}u) { extent = inner; ny = outer; nz = count; }
   // Keys of this idx: k = (q*b + idx)*a + r for r < a, over the blocks q that start inside the extent.
   let blocks = (extent + a - 1u) / a;
   var nq = 0u;
@@ -94,8 +95,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       let y = yz / nz;
       let z = yz % nz;
       var x = 0.0;
-      if (mode == 0u) { x = mem[at(k, y, z)]; }
-      else if (mode == 1u) { x = mem[at(y, z, k)]; }
+      if (mode == ${CrossMode.outer}u) { x = mem[at(k, y, z)]; }
+      else if (mode == ${CrossMode.inner}u) { x = mem[at(y, z, k)]; }
       else { x = mem[at(y, k, z)]; }
       sum += powAbs(x, p);
     }
