@@ -12,6 +12,7 @@ export type ENormErrorCode =
   | 'E_OVERFLOW' // rescaling left a non-finite value; nothing was written back
   | 'E_MEMORY' // the tensors do not fit in the engine's memory (4 GiB for WebAssembly), or it cannot grow
   | 'E_STATE' // the object was used in a state that forbids it (a disposed engine or model)
+  | 'E_DEVICE' // the GPU device or the tfjs backend cannot run the cycle (lost device, rejected kernels, missing internals)
   | 'E_MODEL'; // a model file is corrupt or unsupported (model-io)
 
 export interface ENormErrorDetails {
@@ -48,4 +49,31 @@ export class ENormError extends Error {
 /** True for an ENormError from any copy of enorm (ESM, CommonJS, or bundled into enorm/tfjs). */
 export function isENormError(e: unknown): e is ENormError {
   return e instanceof ENormError;
+}
+
+/** Where in a network description an error is: the layer's index, its display name and kind. */
+export interface LayerAt {
+  layerIndex: number;
+  /** Display name (`name`, or `#index`); cleaned of control characters before it is quoted. */
+  layer: string;
+  kind?: string;
+}
+
+/** Control, format and bidi characters, escaped in names quoted in messages so that a message stays one printable line. */
+const UNSAFE_NAME = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const MAX_NAME = 80;
+
+/** A layer name fit to quote in a message: unsafe characters as \uXXXX, cut to 80 code units. */
+export function safeName(name: string): string {
+  const head = name.length > MAX_NAME ? `${name.slice(0, MAX_NAME)}... (${name.length} characters)` : name;
+  return head.replace(UNSAFE_NAME, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * The one way to build an error about a layer: "layer 'name' (kind): message", with the layer's
+ * index and name (and the tensor and flat index, when given) in `details`.
+ */
+export function layerError(code: ENormErrorCode, at: LayerAt, message: string, more: Pick<ENormErrorDetails, 'tensor' | 'index'> = {}): ENormError {
+  const kind = at.kind === undefined ? '' : ` (${safeName(String(at.kind))})`;
+  return new ENormError(code, `layer '${safeName(at.layer)}'${kind}: ${message}`, { layerIndex: at.layerIndex, layer: at.layer, ...more });
 }
