@@ -1,30 +1,14 @@
-import { Square, Abs, Pow, hasSimd, term, termV, sumTerms } from "./terms";
+import { Square, Abs, Pow } from "./inline/terms";
+import { Unscaled } from "./inline/scaling";
+import { addEach } from "./inline/add-each";
+import { sumRun } from "./inline/sum-run";
 
 // acc_f64[i] += sum_{o,j} |w(o,i,j)|^p,  w(o,i,j) = f32 at w + 4*(o*outerStride + i*inner + j).
 
 /** inner == 1: units are contiguous, vectorise across units i (4 at a time). */
 function acrossUnits<M>(w: usize, outer: i32, outerStride: i32, count: i32, acc: usize, p: f64): void {
   const rowBytes = <usize>outerStride << 2;
-  for (let o: i32 = 0; o < outer; o++) {
-    const row = w + <usize>o * rowBytes;
-    let i: i32 = 0;
-    if (ASC_FEATURE_SIMD) {
-      if (hasSimd<M>()) {
-        for (; i + 4 <= count; i += 4) {
-          const v = v128.load(row + (<usize>i << 2));
-          const a = acc + (<usize>i << 3);
-          const lo = f64x2.promote_low_f32x4(v);
-          const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
-          v128.store(a, f64x2.add(v128.load(a), termV<M>(lo)));
-          v128.store(a, f64x2.add(v128.load(a, 16), termV<M>(hi)), 16);
-        }
-      }
-    }
-    for (; i < count; i++) {
-      const a = acc + (<usize>i << 3);
-      store<f64>(a, load<f64>(a) + term<M>(load<f32>(row + (<usize>i << 2)), p));
-    }
-  }
+  for (let o: i32 = 0; o < outer; o++) addEach<M, Unscaled>(w + <usize>o * rowBytes, count, 0, 0, acc, p, false);
 }
 
 /** inner > 1: each unit owns a contiguous run of `inner` f32 per o; vectorise along j, reduce, add. */
@@ -35,7 +19,7 @@ function alongRuns<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner:
     let u = w + <usize>o * rowBytes;
     for (let i: i32 = 0; i < count; i++, u += runBytes) {
       const a = acc + (<usize>i << 3);
-      store<f64>(a, load<f64>(a) + sumTerms<M>(u, inner, p));
+      store<f64>(a, load<f64>(a) + sumRun<M, Unscaled>(u, inner, 0, 0, p));
     }
   }
 }

@@ -1,8 +1,10 @@
-import { Square, Abs, Pow, sumTerms } from "./terms";
+import { Square, Abs, Pow } from "./inline/terms";
+import { Unscaled } from "./inline/scaling";
+import { sumRun } from "./inline/sum-run";
 
 // sum_{k<n} |w[k]|^p over n contiguous f32, in f64.
 export function energy(w: usize, n: i32, p: f64): f64 {
-  if (p == 2) return sumTerms<Square>(w, n, p);
-  if (p == 1) return sumTerms<Abs>(w, n, p);
-  return sumTerms<Pow>(w, n, p);
+  if (p == 2) return sumRun<Square, Unscaled>(w, n, 0, 0, p);
+  if (p == 1) return sumRun<Abs, Unscaled>(w, n, 0, 0, p);
+  return sumRun<Pow, Unscaled>(w, n, 0, 0, p);
 }

@@ -38,11 +38,19 @@ export function wasmPoolStats(): { instantiated: number; pooled: number } {
 
 const pooledBytes = () => [...pool.simd, ...pool.scalar].reduce((a, i) => a + i.exports.memory.buffer.byteLength, 0);
 
+/**
+ * Of @assemblyscript/loader only `instantiate` is used, and its `instance`, not its `exports`:
+ * - the module imports nothing (stub runtime, `abort=` disabled), so the env the loader supplies
+ *   (abort, trace, seed) is never bound;
+ * - its demangled wrappers take `...rest` arguments and so allocate on every call, and the kernels run
+ *   per view per cycle; the raw exports are called instead;
+ * - nothing needs lifting or lowering: every kernel argument is a number, and the pointers are byte
+ *   offsets into the exported `memory`, above its static data, reserved by the host (see `bind`).
+ */
 async function instantiateBuild(kind: WasmKind): Promise<Instance> {
   const module = await wasmModule(kind);
   let instance: WebAssembly.Instance;
   try {
-    // The module imports nothing (stub runtime, abort disabled); the loader's default env is ignored.
     ({ instance } = await instantiate<Record<string, unknown>>(module, {}));
   } catch (e) {
     // V8 throws RangeError when it cannot reserve another Wasm memory (about 12,800 live ones on 64-bit Linux).
@@ -50,7 +58,6 @@ async function instantiateBuild(kind: WasmKind): Promise<Instance> {
     throw e;
   }
   instantiated++;
-  // Raw exports: the loader's demangled wrappers take ...rest args and would allocate per call.
   const exports = instance.exports as unknown as WasmExports;
   // Allocate from the end of the initial memory upward: AS static data (pow tables) lies below it.
   return { kind, exports, base: align16(Math.max(exports.memory.buffer.byteLength, 16)) };
