@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import type { BackendName } from '../src/engine/backend.js';
 import { ENorm } from '../src/engine/enorm.js';
 import { convChain, mlp } from '../src/network/builders.js';
-import type { Network } from '../src/network/layers.js';
+import { isWeighted, type Network } from '../src/network/layers.js';
 import { median } from './stats.js';
 
 interface Case {
@@ -60,9 +60,9 @@ function time(fn: () => void): number {
 const rows: Record<string, unknown>[] = [];
 for (const c of cases) {
   const net = c.build();
-  const tensors = net.flatMap((l) => (l.kind === 'dense' || l.kind === 'conv2d' ? [l.weight] : []));
+  const tensors = net.flatMap((l) => (isWeighted(l) ? [l.weight] : []));
   const params = tensors.reduce((a, t) => a + t.length, 0);
-  const companions = net.reduce((a, l) => a + (l.kind === 'conv2d' && l.companions?.weight ? (l.companions.weight as Float32Array).length : 0), 0);
+  const companions = net.reduce((a, l) => a + (isWeighted(l) && l.companions?.weight ? (l.companions.weight as Float32Array).length : 0), 0);
   const src = new Float32Array(params);
   const dst = new Float32Array(params);
   let at = 0;

@@ -1,3 +1,5 @@
+import { clean } from './describe.js';
+
 /** Machine-readable reason for a rejected network, option or model file. */
 export type ENormErrorCode =
   | 'E_OPTION' // c, p, tolerance, maxCycles or another option out of range
@@ -54,26 +56,29 @@ export function isENormError(e: unknown): e is ENormError {
 /** Where in a network description an error is: the layer's index, its display name and kind. */
 export interface LayerAt {
   layerIndex: number;
-  /** Display name (`name`, or `#index`); cleaned of control characters before it is quoted. */
-  layer: string;
+  /**
+   * Display name (`name`, or `#index` when unnamed); cleaned of control characters before it is
+   * quoted. Absent while the layer's own name is not read yet: the message then says `layer #index`.
+   */
+  layer?: string;
   kind?: string;
 }
 
-/** Control, format and bidi characters, escaped in names quoted in messages so that a message stays one printable line. */
-const UNSAFE_NAME = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
-const MAX_NAME = 80;
-
-/** A layer name fit to quote in a message: unsafe characters as \uXXXX, cut to 80 code units. */
+/** A layer name fit to quote in a message: unsafe characters escaped, cut to 80 code units (`clean`). */
 export function safeName(name: string): string {
-  const head = name.length > MAX_NAME ? `${name.slice(0, MAX_NAME)}... (${name.length} characters)` : name;
-  return head.replace(UNSAFE_NAME, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return clean(name);
 }
 
 /**
- * The one way to build an error about a layer: "layer 'name' (kind): message", with the layer's
- * index and name (and the tensor and flat index, when given) in `details`.
+ * The one way to build an error about a layer: "layer 'name' (kind): message" ("layer #index: message"
+ * before the name is known), with the layer's index and name (and the tensor and flat index, when
+ * given) in `details`. Names are cleaned, so the message stays one printable line.
  */
 export function layerError(code: ENormErrorCode, at: LayerAt, message: string, more: Pick<ENormErrorDetails, 'tensor' | 'index'> = {}): ENormError {
+  const who = at.layer === undefined ? `#${at.layerIndex}` : `'${safeName(at.layer)}'`;
   const kind = at.kind === undefined ? '' : ` (${safeName(String(at.kind))})`;
-  return new ENormError(code, `layer '${safeName(at.layer)}'${kind}: ${message}`, { layerIndex: at.layerIndex, layer: at.layer, ...more });
+  const details: ENormErrorDetails = { layerIndex: at.layerIndex, layer: at.layer ?? `#${at.layerIndex}` };
+  if (more.tensor !== undefined) details.tensor = more.tensor;
+  if (more.index !== undefined) details.index = more.index;
+  return new ENormError(code, `layer ${who}${kind}: ${message}`, details);
 }

@@ -1,5 +1,5 @@
-import { layerName, type Network } from '../network/layers.js';
-import { outputUnitOf, outputUnits, type WeightedLayer } from '../network/validate.js';
+import { outputUnitOf, outputUnits } from '../network/geometry.js';
+import { isWeighted, layerName, type Network, type WeightedLayer } from '../network/layers.js';
 
 export interface LayerNorms {
   layer: string;
@@ -15,18 +15,11 @@ export interface LayerNorms {
 export function layerNorms(net: Network, p: number): LayerNorms[] {
   const rows: LayerNorms[] = [];
   net.forEach((layer, k) => {
-    if (layer.kind !== 'dense' && layer.kind !== 'conv2d' && layer.kind !== 'depthwise-conv2d' && layer.kind !== 'batch-norm') return;
+    // Per unit sum |w|^p: a weighted layer's kernel per output unit, a batch norm's gamma.
     let sums: Float64Array;
-    if (layer.kind === 'batch-norm') {
-      if (!layer.gamma) return;
-      sums = Float64Array.from(layer.gamma, (g) => Math.abs(g) ** p);
-    } else {
-      const w = layer as WeightedLayer;
-      sums = new Float64Array(outputUnits(w));
-      const unit = outputUnitOf(w);
-      const weight = w.weight;
-      for (let i = 0; i < weight.length; i++) sums[unit(i)] += Math.abs(weight[i]) ** p;
-    }
+    if (isWeighted(layer)) sums = unitSums(layer, p);
+    else if (layer.kind === 'batch-norm' && layer.gamma) sums = Float64Array.from(layer.gamma, (g) => Math.abs(g) ** p);
+    else return;
     let total = 0;
     let max = 0;
     let min = Infinity;
@@ -47,4 +40,13 @@ export function layerNorms(net: Network, p: number): LayerNorms[] {
     });
   });
   return rows;
+}
+
+/** sum over each output unit's kernel elements of |w|^p. */
+function unitSums(layer: WeightedLayer, p: number): Float64Array {
+  const sums = new Float64Array(outputUnits(layer));
+  const unit = outputUnitOf(layer);
+  const weight = layer.weight;
+  for (let i = 0; i < weight.length; i++) sums[unit(i)] += Math.abs(weight[i]) ** p;
+  return sums;
 }

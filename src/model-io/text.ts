@@ -2,39 +2,15 @@
  * Text from untrusted model files, made safe for one-line error messages, and a depth guard
  * for untrusted JSON.
  *
- * Every name or value that comes from a file reaches a message through `clean` (directly, or via
- * `quote` / `describe`): control, format and binary-marker characters are escaped, so a message
- * stays one printable line, and the length is capped, so a 10 MB name cannot flood a terminal.
+ * Every name or value that comes from a file reaches a message through `clean` (src/describe.ts;
+ * directly, or via `quote` / `describe`): control, format and binary-marker characters are escaped,
+ * so a message stays one printable line, and the length is capped, so a 10 MB name cannot flood a
+ * terminal.
  */
+import { clean, MAX_SHOWN } from '../describe.js';
 import { ENormError } from '../errors.js';
 
-/** Longest name or value shown in a message, in UTF-16 code units (before escapes). */
-export const MAX_SHOWN = 80;
-
-/**
- * Characters escaped as \uXXXX: C0 and C1 controls and DEL; zero-width and bidi marks and
- * overrides (they reorder what a terminal shows); line / paragraph separators; BOM; U+FFFD
- * (what invalid UTF-8 decodes to, so binary shows as escapes); unpaired surrogates.
- */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufffd]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-const SHORT_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
-function escapeChar(ch: string): string {
-  return Object.hasOwn(SHORT_ESCAPES, ch) ? SHORT_ESCAPES[ch] : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
-}
-
-/**
- * `text` with unsafe characters escaped as \uXXXX (\n, \r, \t), cut to `max` code units (never
- * inside a surrogate pair) with '...' and the full length appended. Backslashes are left as they are,
- * so cleaning a message that holds cleaned names again changes nothing (the CLI's last guard).
- */
-export function clean(text: string, max = MAX_SHOWN): string {
-  let head = text.length > max ? text.slice(0, max) : text;
-  // Do not cut a surrogate pair in half.
-  if (head.length < text.length && /[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
-  const safe = head.replace(UNSAFE, escapeChar);
-  return head.length < text.length ? `${safe}... (${text.length} characters)` : safe;
-}
+export { clean, MAX_SHOWN } from '../describe.js';
 
 /** A file-supplied name in single quotes, cleaned and cut to `max`: 'dense_1'. */
 export function quote(name: string, max = MAX_SHOWN): string {

@@ -1,3 +1,4 @@
+import { defaultLayout, flattenOrderFor, kernelShape, layoutActivations, matchingLayout } from './geometry.js';
 import type { BatchNormLayer, Conv2DLayer, ConvLayout, DenseLayer, DenseLayout, Layer, Network } from './layers.js';
 import { mulberry32, normalArray, uniformArray } from './random.js';
 
@@ -34,20 +35,21 @@ class Builder {
   bias(n: number): Float32Array | undefined {
     return this.o.bias === false ? undefined : normalArray(n, 0.05, this.rng);
   }
-  dense(name: string, nIn: number, nOut: number, layout: DenseLayout = 'io', inputs?: string[]): this {
+  dense(name: string, nIn: number, nOut: number, layout: DenseLayout = defaultLayout('dense'), inputs?: string[]): this {
     const weight = normalArray(nIn * nOut, heStd(nIn), this.rng);
     const bias = this.bias(nOut);
-    const layer: DenseLayer = { kind: 'dense', name, weight, shape: layout === 'io' ? [nIn, nOut] : [nOut, nIn], layout, bias, inputs };
+    const shape = kernelShape('dense', layout, { kh: 1, kw: 1, cin: nIn, cout: nOut }) as DenseLayer['shape'];
+    const layer: DenseLayer = { kind: 'dense', name, weight, shape, layout, bias, inputs };
     this.net.push(this.withMomentum(layer, { weight, bias }));
     return this;
   }
   conv(name: string, k: number, nIn: number, nOut: number, o: { layout?: ConvLayout; strides?: number; inputs?: string[]; bias?: boolean } = {}): this {
-    const layout = o.layout ?? 'hwio';
+    const layout = o.layout ?? defaultLayout('conv2d');
     const weight = normalArray(k * k * nIn * nOut, heStd(k * k * nIn), this.rng);
     const bias = o.bias === false ? undefined : this.bias(nOut);
     const layer: Conv2DLayer = {
       kind: 'conv2d', name, weight, layout, bias, padding: 'same', strides: o.strides ?? 1, inputs: o.inputs,
-      shape: layout === 'hwio' ? [k, k, nIn, nOut] : [nOut, nIn, k, k],
+      shape: kernelShape('conv2d', layout, { kh: k, kw: k, cin: nIn, cout: nOut }) as Conv2DLayer['shape'],
     };
     this.net.push(this.withMomentum(layer, { weight, bias }));
     return this;
@@ -109,7 +111,9 @@ export interface VggOptions extends BuildCommon {
 /** VGG-style: [conv3x3 (-> BN) -> relu]* -> maxpool per stage, flatten, dense -> relu -> dropout -> dense. */
 export function vgg(o: VggOptions = {}): Network {
   const b = new Builder(o);
-  const layout = o.layout ?? 'hwio';
+  const layout = o.layout ?? defaultLayout('conv2d');
+  // The head follows the convolutions' convention: NCHW maps flatten as (c, h, w) into an 'oi' dense.
+  const maps = layoutActivations('conv2d', layout);
   const stages = o.stages ?? [[32, 32], [64, 64]];
   let c = o.inputChannels ?? 3;
   let size = o.inputSize ?? 32;
@@ -125,11 +129,11 @@ export function vgg(o: VggOptions = {}): Network {
     size = Math.floor(size / 2);
   });
   const hidden = o.hidden ?? 128;
-  b.push({ kind: 'flatten', name: 'flatten', order: layout === 'hwio' ? 'channels-last' : 'channels-first' });
-  b.dense('fc1', size * size * c, hidden, layout === 'hwio' ? 'io' : 'oi');
+  b.push({ kind: 'flatten', name: 'flatten', order: flattenOrderFor(maps) });
+  b.dense('fc1', size * size * c, hidden, matchingLayout('dense', maps));
   b.push({ kind: 'relu', name: 'fc1/relu' });
   b.push({ kind: 'dropout', name: 'dropout', rate: 0.5 });
-  b.dense('fc2', hidden, o.classes ?? 10, layout === 'hwio' ? 'io' : 'oi');
+  b.dense('fc2', hidden, o.classes ?? 10, matchingLayout('dense', maps));
   return b.net;
 }
 
@@ -150,7 +154,7 @@ export interface ResNetOptions extends BuildCommon {
  */
 export function resnet18(o: ResNetOptions = {}): Network {
   const b = new Builder(o);
-  const layout = o.layout ?? 'hwio';
+  const layout = o.layout ?? defaultLayout('conv2d');
   const width = o.width ?? 64;
   const imagenet = o.stem === 'imagenet';
   b.conv('stem', imagenet ? 7 : 3, o.inputChannels ?? 3, width, { layout, strides: imagenet ? 2 : 1, bias: false });
@@ -185,6 +189,6 @@ export function resnet18(o: ResNetOptions = {}): Network {
     }
   });
   b.push({ kind: 'global-avg-pool', name: 'pool' });
-  b.dense('head', c, o.classes ?? 10, layout === 'hwio' ? 'io' : 'oi');
+  b.dense('head', c, o.classes ?? 10, matchingLayout('dense', layoutActivations('conv2d', layout)));
   return b.net;
 }

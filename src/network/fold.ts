@@ -1,6 +1,7 @@
+import { outputUnitOf, outputUnits } from './geometry.js';
 import { resolveGraph } from './graph.js';
-import type { BatchNormLayer, Layer, Network } from './layers.js';
-import { outputUnitOf, outputUnits, validateLayers } from './validate.js';
+import { isWeighted, type BatchNormLayer, type Layer, type Network } from './layers.js';
+import { validateLayers } from './validate.js';
 
 /**
  * Folds every batch norm that directly and solely follows a dense or convolution layer into it,
@@ -19,7 +20,7 @@ export function foldBatchNorm(net: Network): Network {
     const next = graph.consumers[k];
     const bnIndex = next.length === 1 ? next[0] : -1;
     const bn = bnIndex >= 0 ? net[bnIndex] : undefined;
-    if ((layer.kind !== 'dense' && layer.kind !== 'conv2d' && layer.kind !== 'depthwise-conv2d') || bn?.kind !== 'batch-norm') {
+    if (!isWeighted(layer) || bn?.kind !== 'batch-norm') {
       out.push(layer);
       return;
     }

@@ -7,10 +7,11 @@
  *
  * Shapes are per example, internal layout: a map is [h, w, c] (NHWC), a vector [features].
  */
-import { ENormError, type ENormErrorCode } from '../errors.js';
+import { ENormError, layerError, safeName, type LayerAt } from '../errors.js';
+import { kernelDims, kernelRank, layoutProblem, shapeProblem, type ActivationLayout, type KernelDims } from './geometry.js';
 import { NETWORK_INPUT, resolveGraph, type ResolvedGraph } from './graph.js';
-import type { ActivationLayout } from './forward.js';
-import { layerName, type Layer, type Network } from './layers.js';
+import { BARRIER_ACTIVATIONS, layerName, type Layer, type Network, type WeightedLayer } from './layers.js';
+import { unknownKind } from './validate.js';
 
 export interface ForwardShapes {
   layout: ActivationLayout;
@@ -29,12 +30,8 @@ export interface ForwardShapes {
   outputValuesPerExample: number;
 }
 
-/** Why and where the shape pass failed: the same error the kernels would raise. */
-export function layerError(code: ENormErrorCode, name: string, index: number, message: string): ENormError {
-  return new ENormError(code, `layer '${name}': ${message}`, { layerIndex: index, layer: name });
-}
-
-interface At { index: number; name: string }
+/** Where a check is: the layer's index and display name (messages read "layer 'name': ...", without the kind). */
+type At = LayerAt;
 
 export interface Window { oh: number; ow: number; sh: number; sw: number; padTop: number; padLeft: number }
 
@@ -49,9 +46,9 @@ export function window2d(h: number, w: number, kh: number, kw: number, strides: 
     const padLeft = Math.floor(Math.max((ow - 1) * sw + kw - w, 0) / 2);
     return { oh, ow, sh, sw, padTop, padLeft };
   }
-  if (pad !== 'valid') throw layerError('E_SHAPE', at.name, at.index, `padding must be 'valid' or 'same', got '${String(pad)}'`);
+  if (pad !== 'valid') throw layerError('E_SHAPE', at, `padding must be 'valid' or 'same', got '${String(pad)}'`);
   if (h < kh || w < kw) {
-    throw layerError('E_WIDTH', at.name, at.index, `its ${kh}x${kw} window does not fit the ${h}x${w} input with 'valid' padding`);
+    throw layerError('E_WIDTH', at, `its ${kh}x${kw} window does not fit the ${h}x${w} input with 'valid' padding`);
   }
   return { oh: Math.floor((h - kh) / sh) + 1, ow: Math.floor((w - kw) / sw) + 1, sh, sw, padTop: 0, padLeft: 0 };
 }
@@ -59,7 +56,7 @@ export function window2d(h: number, w: number, kh: number, kw: number, strides: 
 export function pair(v: number | [number, number], at: At, what: string): [number, number] {
   const p: number[] = typeof v === 'number' ? [v, v] : Array.isArray(v) ? v : [];
   if (p.length !== 2 || p.some((d) => !Number.isSafeInteger(d) || d < 1)) {
-    throw layerError('E_SHAPE', at.name, at.index, `${what} must be a positive integer or a pair of them, got ${show(v)}`);
+    throw layerError('E_SHAPE', at, `${what} must be a positive integer or a pair of them, got ${show(v)}`);
   }
   return [p[0], p[1]];
 }
@@ -79,21 +76,20 @@ export const prod = (s: readonly number[]): number => {
 
 function checkShape(shape: unknown, rank: number, at: At, what: string): number[] {
   if (!Array.isArray(shape) || shape.length !== rank || shape.some((d) => !Number.isSafeInteger(d) || d < 1)) {
-    throw layerError('E_SHAPE', at.name, at.index, `${what} must be ${rank} positive integers, got ${show(shape)}`);
+    throw layerError('E_SHAPE', at, `${what} must be ${rank} positive integers, got ${show(shape)}`);
   }
   return shape;
 }
 
 function checkLength(a: ArrayLike<number> | undefined, n: number, at: At, tensor: string): void {
   if (a === undefined || a === null || a.length !== n) {
-    throw new ENormError('E_SHAPE', `layer '${at.name}': ${tensor} should hold ${n} values, has ${a?.length ?? 'none'}`,
-      { layerIndex: at.index, layer: at.name, tensor });
+    throw layerError('E_SHAPE', at, `${tensor} should hold ${n} values, has ${a?.length ?? 'none'}`, { tensor });
   }
 }
 
 function mapShape(x: number[], at: At, kind: string): [number, number, number] {
   if (x.length !== 3) {
-    throw layerError('E_WIDTH', at.name, at.index, `${kind} needs an image map but receives a [${x.join(', ')}] tensor (give the input a 3-D shape)`);
+    throw layerError('E_WIDTH', at, `${kind} needs an image map but receives a [${x.join(', ')}] tensor (give the input a 3-D shape)`);
   }
   return [x[0], x[1], x[2]];
 }
@@ -101,52 +97,43 @@ function mapShape(x: number[], at: At, kind: string): [number, number, number] {
 /** Kernel taps of a window that can land inside an h x w input: at most kh*kw, at most h*w. */
 const taps = (kh: number, kw: number, h: number, w: number): number => Math.min(kh, h) * Math.min(kw, w);
 
-const ELEMENTWISE_FNS = new Set(['sigmoid', 'tanh', 'softmax', 'gelu', 'elu', 'selu', 'softplus', 'swish', 'relu6']);
-const SAME_SHAPE = new Set(['relu', 'leaky-relu', 'identity', 'dropout']);
+const isBarrierActivation = (fn: unknown): boolean => (BARRIER_ACTIVATIONS as readonly unknown[]).includes(fn);
+
+/** What every kernel checks (layout, shape, tensor lengths); its sizes, cin the input's where the shape leaves it open. */
+function kernel(layer: WeightedLayer, at: At, inputChannels: number | null): KernelDims {
+  const badLayout = layoutProblem(layer);
+  if (badLayout !== undefined) throw layerError('E_LAYOUT', at, `${layer.kind} ${badLayout}`);
+  const s = checkShape(layer.shape, kernelRank(layer.kind), at, `${layer.kind} shape`);
+  const badShape = shapeProblem(layer);
+  if (badShape !== undefined) throw layerError('E_SHAPE', at, badShape);
+  const d = kernelDims(layer, inputChannels);
+  checkLength(layer.weight, prod(s), at, 'weight');
+  if (layer.bias !== undefined) checkLength(layer.bias, d.cout, at, 'bias');
+  return d;
+}
 
 /** The output shape of one layer and its work per example; throws what its kernel would. */
 function layerShape(layer: Layer, ins: number[][], at: At): { shape: number[]; work: number } {
   const [x] = ins;
   switch (layer.kind) {
     case 'dense': {
-      const layout = layer.layout ?? 'io';
-      if (layout !== 'io' && layout !== 'oi') throw layerError('E_LAYOUT', at.name, at.index, `unknown dense layout '${String(layout)}' (use 'io' or 'oi')`);
-      const s = checkShape(layer.shape, 2, at, 'dense shape');
-      const [nIn, nOut] = layout === 'io' ? s : [s[1], s[0]];
-      checkLength(layer.weight, nIn * nOut, at, 'weight');
-      if (layer.bias !== undefined) checkLength(layer.bias, nOut, at, 'bias');
-      if (x.length !== 1) throw layerError('E_WIDTH', at.name, at.index, `dense reads a [${x.join(', ')}] map; put a flatten (or a global pool) before it`);
-      if (x[0] !== nIn) throw layerError('E_WIDTH', at.name, at.index, `dense expects ${nIn} input features but receives ${x[0]}`);
+      const { cin: nIn, cout: nOut } = kernel(layer, at, null);
+      if (x.length !== 1) throw layerError('E_WIDTH', at, `dense reads a [${x.join(', ')}] map; put a flatten (or a global pool) before it`);
+      if (x[0] !== nIn) throw layerError('E_WIDTH', at, `dense expects ${nIn} input features but receives ${x[0]}`);
       return { shape: [nOut], work: nIn * nOut };
     }
     case 'conv2d': {
-      const s = checkShape(layer.shape, 4, at, 'conv2d shape');
-      const [kh, kw, cin, cout] = (layer.layout ?? 'hwio') === 'hwio' ? s : [s[2], s[3], s[1], s[0]];
-      checkLength(layer.weight, kh * kw * cin * cout, at, 'weight');
-      if (layer.bias !== undefined) checkLength(layer.bias, cout, at, 'bias');
+      const { kh, kw, cin, cout } = kernel(layer, at, null);
       const [h, w, c] = mapShape(x, at, 'conv2d');
-      if (c !== cin) throw layerError('E_WIDTH', at.name, at.index, `conv2d expects ${cin} input channels but receives ${c}`);
+      if (c !== cin) throw layerError('E_WIDTH', at, `conv2d expects ${cin} input channels but receives ${c}`);
       const g = window2d(h, w, kh, kw, layer.strides, layer.padding, at);
       return { shape: [g.oh, g.ow, cout], work: g.oh * g.ow * (taps(kh, kw, h, w) * cin * cout + cout) };
     }
     case 'depthwise-conv2d': {
-      const s = checkShape(layer.shape, 4, at, 'depthwise-conv2d shape');
-      let kh: number, kw: number, cin: number, mult: number;
-      if ((layer.layout ?? 'hwcm') === 'hwcm') {
-        [kh, kw, cin, mult] = s;
-      } else {
-        const [cm, one] = s;
-        [kh, kw] = [s[2], s[3]];
-        if (one !== 1) throw layerError('E_SHAPE', at.name, at.index, `depthwise 'oihw' shape must be [channels*multiplier, 1, kh, kw], got [${s.join(', ')}]`);
-        cin = x.length === 3 ? x[2] : cm;
-        if (cm % cin !== 0) throw layerError('E_WIDTH', at.name, at.index, `depthwise kernel has ${cm} output channels, not a multiple of its ${cin} input channels`);
-        mult = cm / cin;
-      }
-      const cout = cin * mult;
-      checkLength(layer.weight, kh * kw * cout, at, 'weight');
-      if (layer.bias !== undefined) checkLength(layer.bias, cout, at, 'bias');
+      const { kh, kw, cin, cout } = kernel(layer, at, x.length === 3 ? x[2] : null);
+      if (cout % cin !== 0) throw layerError('E_WIDTH', at, `depthwise kernel has ${cout} output channels, not a multiple of its ${cin} input channels`);
       const [h, w, c] = mapShape(x, at, 'depthwise-conv2d');
-      if (c !== cin) throw layerError('E_WIDTH', at.name, at.index, `depthwise-conv2d expects ${cin} input channels but receives ${c}`);
+      if (c !== cin) throw layerError('E_WIDTH', at, `depthwise-conv2d expects ${cin} input channels but receives ${c}`);
       const g = window2d(h, w, kh, kw, layer.strides, layer.padding, at);
       return { shape: [g.oh, g.ow, cout], work: g.oh * g.ow * (taps(kh, kw, h, w) + 1) * cout };
     }
@@ -157,11 +144,11 @@ function layerShape(layer: Layer, ins: number[][], at: At): { shape: number[]; w
       if (layer.gamma !== undefined) checkLength(layer.gamma, n, at, 'gamma');
       if (layer.beta !== undefined) checkLength(layer.beta, n, at, 'beta');
       const c = x[x.length - 1];
-      if (c !== n) throw layerError('E_WIDTH', at.name, at.index, `batch-norm has ${n} channels but receives ${c}`);
+      if (c !== n) throw layerError('E_WIDTH', at, `batch-norm has ${n} channels but receives ${c}`);
       return { shape: x, work: prod(x) };
     }
     case 'activation':
-      if (typeof layer.fn !== 'string' || !ELEMENTWISE_FNS.has(layer.fn)) throw layerError('E_LAYER_KIND', at.name, at.index, `unknown activation '${String(layer.fn)}'`);
+      if (!isBarrierActivation(layer.fn)) throw layerError('E_LAYER_KIND', at, `unknown activation '${String(layer.fn)}'`);
       return { shape: x, work: prod(x) };
     case 'max-pool':
     case 'avg-pool': {
@@ -178,14 +165,14 @@ function layerShape(layer: Layer, ins: number[][], at: At): { shape: number[]; w
     case 'flatten': {
       const order = layer.order ?? 'channels-last';
       if (order !== 'channels-last' && order !== 'channels-first') {
-        throw layerError('E_LAYOUT', at.name, at.index, `unknown flatten order '${String(order)}' (use 'channels-last' or 'channels-first')`);
+        throw layerError('E_LAYOUT', at, `unknown flatten order '${String(order)}' (use 'channels-last' or 'channels-first')`);
       }
       return { shape: [prod(x)], work: prod(x) };
     }
     case 'add':
       ins.forEach((t, i) => {
         if (!sameShape(t, x)) {
-          throw layerError('E_WIDTH', at.name, at.index, `add needs inputs of one shape, but input 0 is [${x.join(', ')}] and input ${i} is [${t.join(', ')}]`);
+          throw layerError('E_WIDTH', at, `add needs inputs of one shape, but input 0 is [${x.join(', ')}] and input ${i} is [${t.join(', ')}]`);
         }
       });
       return { shape: x, work: ins.length * prod(x) };
@@ -194,7 +181,7 @@ function layerShape(layer: Layer, ins: number[][], at: At): { shape: number[]; w
       let total = 0;
       ins.forEach((t, i) => {
         if (t.length !== x.length || !sameShape(t.slice(0, -1), lead)) {
-          throw layerError('E_WIDTH', at.name, at.index,
+          throw layerError('E_WIDTH', at,
             `concat joins along the channel / feature axis, so all but that axis must match, but input 0 is [${x.join(', ')}] and input ${i} is [${t.join(', ')}]`);
         }
         total += t[t.length - 1];
@@ -202,9 +189,15 @@ function layerShape(layer: Layer, ins: number[][], at: At): { shape: number[]; w
       const shape = [...lead, total];
       return { shape, work: prod(shape) };
     }
+    case 'relu':
+    case 'leaky-relu':
+    case 'identity':
+    case 'dropout':
+      return { shape: x, work: prod(x) };
+    case 'input':
+      return { shape: x, work: 0 }; // bound before the pass: never reached
     default:
-      if (SAME_SHAPE.has(layer.kind)) return { shape: x, work: prod(x) };
-      throw layerError('E_LAYER_KIND', at.name, at.index, `unknown layer kind '${String((layer as { kind: unknown }).kind)}'`);
+      return unknownKind(layer, at);
   }
 }
 
@@ -225,7 +218,7 @@ export function forwardShapes(net: Network, layout: ActivationLayout, inputShape
   const bound: number[][] = [];
   const internal = (i: number, k: number): number[] => {
     const declared = inputShapes?.[i] ?? (k === NETWORK_INPUT ? undefined : (net[k] as { shape?: number[] }).shape);
-    const name = k === NETWORK_INPUT ? 'the network input' : `input '${graph.names[k]}'`;
+    const name = k === NETWORK_INPUT ? 'the network input' : `input '${safeName(graph.names[k])}'`;
     const shape = declared ?? inferVectorShape(net, graph.consumers, k, name);
     if (!Array.isArray(shape) || shape.length === 0 || shape.length > 8 || shape.some((d) => !Number.isSafeInteger(d) || d < 1)) {
       throw new ENormError('E_SHAPE', `${name}: shape must be a non-empty list of positive integers, got ${show(shape)}`,
@@ -249,7 +242,7 @@ export function forwardShapes(net: Network, layout: ActivationLayout, inputShape
   net.forEach((layer, k) => {
     if (layer.kind === 'input') return;
     const ins = graph.inputs[k].map((j) => (j === NETWORK_INPUT ? implicit : shapes[j]) as number[]);
-    const out = layerShape(layer, ins, { index: k, name: graph.names[k] });
+    const out = layerShape(layer, ins, { layerIndex: k, layer: graph.names[k] });
     shapes[k] = out.shape;
     work += out.work;
     live += prod(out.shape);
@@ -276,6 +269,5 @@ function inferVectorShape(net: Network, consumers: number[][], k: number, name: 
     throw new ENormError('E_SHAPE', `${name} has no shape and feeds no dense layer to take one from: give options.inputShapes`);
   }
   const d = net[first] as Layer & { kind: 'dense' };
-  const s = checkShape(d.shape, 2, { index: first, name: layerName(d, first) }, 'dense shape');
-  return [(d.layout ?? 'io') === 'io' ? s[0] : s[1]];
+  return [kernel(d, { layerIndex: first, layer: layerName(d, first) }, null).cin];
 }

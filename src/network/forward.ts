@@ -10,16 +10,22 @@
  * Feature vectors are [batch, features]. A map's per-example shape is [h, w, c] internally.
  *
  * Every shape is worked out and checked first, by the shape pass (forward-shapes.ts), before any
- * activation is allocated; the kernels below then trust their shapes.
+ * activation is allocated; the kernels (here, and the map kernels in forward-maps.ts) then trust
+ * their shapes.
  */
-import { ENormError, type ENormErrorCode } from '../errors.js';
+import { ENormError, layerError, safeName } from '../errors.js';
 import { ELEMENTWISE, softmax, type Tensor } from './forward-activations.js';
-import { forwardShapes, layerError, pair, prod, window2d, type Window } from './forward-shapes.js';
+import { conv2d, depthwiseConv2d, globalPool, pool, type KernelCtx } from './forward-maps.js';
+import { forwardShapes, prod } from './forward-shapes.js';
+import { activationsOf, isSpatial, kernelDims, layoutProblem, toDefaultLayout, type ActivationLayout } from './geometry.js';
 import { NETWORK_INPUT, resolveGraph } from './graph.js';
-import type {
-  ActivationLayer, BatchNormLayer, Conv2DLayer, DenseLayer, DepthwiseConv2DLayer,
-  FlattenLayer, Layer, LayerKind, LeakyReluLayer, Network, PoolLayer,
+import {
+  isWeighted,
+  type ActivationLayer, type BatchNormLayer, type DenseLayer, type FlattenLayer, type Layer, type LayerKind,
+  type LeakyReluLayer, type Network,
 } from './layers.js';
+
+export type { ActivationLayout } from './geometry.js';
 
 export interface ForwardOptions {
   /** Number of examples in every input array (example-major). */
@@ -31,18 +37,7 @@ export interface ForwardOptions {
   inputShapes?: number[][];
 }
 
-/** Activation layout of a network: 'nhwc' for 'hwio' / 'hwcm' kernels, 'nchw' for 'oihw' ones. */
-export type ActivationLayout = 'nhwc' | 'nchw';
-
-interface Ctx {
-  batch: number;
-  index: number;
-  name: string;
-  /** The layer's output shape per example, from the shape pass. */
-  out: number[];
-}
-
-type Kernel<K extends LayerKind> = (layer: Layer & { kind: K }, ins: Tensor[], ctx: Ctx) => Tensor;
+type Kernel<K extends LayerKind> = (layer: Layer & { kind: K }, ins: Tensor[], ctx: KernelCtx) => Tensor;
 
 /** A Map, so that a layer kind such as 'constructor' finds no kernel. */
 const KERNELS = new Map<LayerKind, Kernel<LayerKind>>(Object.entries({
@@ -87,7 +82,7 @@ export function forward(net: Network, inputs: ArrayLike<number>[], options: Forw
   }
   const plan = forwardShapes(net, layout, options.inputShapes, graph);
   const bound = (i: number, k: number): Tensor => {
-    const name = k === NETWORK_INPUT ? 'the network input' : `input '${graph.names[k]}'`;
+    const name = k === NETWORK_INPUT ? 'the network input' : `input '${safeName(graph.names[k])}'`;
     return bindInput(inputs[i], plan.inputShapes[i], batch, layout, name, k);
   };
   const values: (Tensor | undefined)[] = net.map(() => undefined);
@@ -100,7 +95,7 @@ export function forward(net: Network, inputs: ArrayLike<number>[], options: Forw
     if (layer.kind === 'input') return;
     const kernel = KERNELS.get(layer.kind) as Kernel<LayerKind>; // the shape pass rejected unknown kinds
     const ins = graph.inputs[k].map((j) => (j === NETWORK_INPUT ? implicit : values[j]) as Tensor);
-    values[k] = kernel(layer, ins, { batch, index: k, name: graph.names[k], out: plan.shapes[k] });
+    values[k] = kernel(layer, ins, { batch, layerIndex: k, layer: graph.names[k], out: plan.shapes[k] });
     for (const j of graph.inputs[k]) {
       if (j !== NETWORK_INPUT && --pending[j] === 0) values[j] = undefined;
     }
@@ -112,26 +107,19 @@ export function forward(net: Network, inputs: ArrayLike<number>[], options: Forw
   });
 }
 
-/** The activation layout implied by the network's convolution layouts ('nhwc' when it has none). */
+/** The activation layout implied by the network's convolution layouts (geometry.ts; 'nhwc' when it has none). */
 export function networkLayout(net: Network, names: string[] = net.map((l, k) => l.name ?? `#${k}`)): ActivationLayout {
   let found: { layout: ActivationLayout; k: number } | undefined;
   net.forEach((layer, k) => {
-    let l: ActivationLayout;
-    if (layer.kind === 'conv2d') {
-      const lay = layer.layout ?? 'hwio';
-      if (lay !== 'hwio' && lay !== 'oihw') throw fail('E_LAYOUT', names[k], k, `unknown conv2d layout '${String(lay)}' (use 'hwio' or 'oihw')`);
-      l = lay === 'hwio' ? 'nhwc' : 'nchw';
-    } else if (layer.kind === 'depthwise-conv2d') {
-      const lay = layer.layout ?? 'hwcm';
-      if (lay !== 'hwcm' && lay !== 'oihw') throw fail('E_LAYOUT', names[k], k, `unknown depthwise-conv2d layout '${String(lay)}' (use 'hwcm' or 'oihw')`);
-      l = lay === 'hwcm' ? 'nhwc' : 'nchw';
-    } else {
-      return;
-    }
+    if (!isWeighted(layer) || !isSpatial(layer.kind)) return;
+    const at = { layerIndex: k, layer: names[k] };
+    const problem = layoutProblem(layer);
+    if (problem !== undefined) throw layerError('E_LAYOUT', at, `${layer.kind} ${problem}`);
+    const l = activationsOf(layer);
     if (found === undefined) found = { layout: l, k };
     else if (found.layout !== l) {
-      throw fail('E_LAYOUT', names[k], k,
-        `its kernel layout implies ${l.toUpperCase()} activations but layer '${names[found.k]}' implies ${found.layout.toUpperCase()}; one network must use one convolution layout`);
+      throw layerError('E_LAYOUT', at,
+        `its kernel layout implies ${l.toUpperCase()} activations but layer '${safeName(names[found.k])}' implies ${found.layout.toUpperCase()}; one network must use one convolution layout`);
     }
   });
   return found?.layout ?? 'nhwc';
@@ -183,11 +171,11 @@ function nhwcToNchw(t: Tensor, batch: number): Float64Array {
 // ---------------------------------------------------------------------------------------------
 // Layer kernels (shapes, lengths and widths were checked by the shape pass)
 
-function dense(layer: DenseLayer, [x]: Tensor[], ctx: Ctx): Tensor {
-  const layout = layer.layout ?? 'io';
-  const [nIn, nOut] = layout === 'io' ? layer.shape : [layer.shape[1], layer.shape[0]];
-  // Weights as [in, out] so the inner loop runs over contiguous outputs.
-  const w = layout === 'io' ? Float64Array.from(layer.weight) : transpose2(layer.weight, nOut, nIn);
+function dense(layer: DenseLayer, [x]: Tensor[], ctx: KernelCtx): Tensor {
+  const d = kernelDims(layer);
+  const { cin: nIn, cout: nOut } = d;
+  // Weights as [in, out] (the default layout) so the inner loop runs over contiguous outputs.
+  const w = toDefaultLayout(layer, d);
   const out = new Float64Array(ctx.batch * nOut);
   for (let b = 0; b < ctx.batch; b++) {
     const o = b * nOut;
@@ -200,77 +188,6 @@ function dense(layer: DenseLayer, [x]: Tensor[], ctx: Ctx): Tensor {
     }
   }
   return { data: out, shape: [nOut] };
-}
-
-/**
- * Walks every output position and every kernel tap inside the (padded) input of an NHWC map:
- * calls visit(output buffer, output offset, input offset of the tap's pixel, tap index ky*kw + kx) after
- * filling the output position with the bias. Returns the output buffer. Only taps that land inside
- * the input are visited (the ranges are clamped, not skipped one by one), so a window far larger
- * than the input costs what the input holds, not what the window spans.
- */
-function slideWindow(
-  x: Tensor, g: Window, kh: number, kw: number, cout: number, bias: Float32Array | undefined, batch: number,
-  visit: (out: Float64Array, o: number, xi: number, tap: number) => void,
-): Float64Array {
-  const [h, w, c] = x.shape;
-  const out = new Float64Array(batch * g.oh * g.ow * cout);
-  for (let b = 0; b < batch; b++) {
-    for (let oy = 0; oy < g.oh; oy++) {
-      const y0 = oy * g.sh - g.padTop; // input row of tap ky = 0
-      const kyFrom = Math.max(0, -y0);
-      const kyTo = Math.min(kh, h - y0);
-      for (let ox = 0; ox < g.ow; ox++) {
-        const o = ((b * g.oh + oy) * g.ow + ox) * cout;
-        if (bias !== undefined) for (let co = 0; co < cout; co++) out[o + co] = bias[co];
-        const x0 = ox * g.sw - g.padLeft;
-        const kxFrom = Math.max(0, -x0);
-        const kxTo = Math.min(kw, w - x0);
-        for (let ky = kyFrom; ky < kyTo; ky++) {
-          for (let kx = kxFrom; kx < kxTo; kx++) visit(out, o, ((b * h + y0 + ky) * w + x0 + kx) * c, ky * kw + kx);
-        }
-      }
-    }
-  }
-  return out;
-}
-
-function conv2d(layer: Conv2DLayer, [x]: Tensor[], ctx: Ctx): Tensor {
-  const hwio = (layer.layout ?? 'hwio') === 'hwio';
-  const [kh, kw, cin, cout] = hwio ? layer.shape : [layer.shape[2], layer.shape[3], layer.shape[1], layer.shape[0]];
-  const [h, w] = x.shape;
-  const k = hwio ? Float64Array.from(layer.weight) : oihwToHwio(layer.weight, cout, cin, kh, kw);
-  const g = window2d(h, w, kh, kw, layer.strides, layer.padding, ctx);
-  const out = slideWindow(x, g, kh, kw, cout, layer.bias, ctx.batch, (out, o, xi, tap) => {
-    const ki = tap * cin * cout;
-    for (let ci = 0; ci < cin; ci++) {
-      const xv = x.data[xi + ci];
-      if (xv === 0) continue;
-      const kr = ki + ci * cout;
-      for (let co = 0; co < cout; co++) out[o + co] += xv * k[kr + co];
-    }
-  });
-  return { data: out, shape: [g.oh, g.ow, cout] };
-}
-
-function depthwiseConv2d(layer: DepthwiseConv2DLayer, [x]: Tensor[], ctx: Ctx): Tensor {
-  const hwcm = (layer.layout ?? 'hwcm') === 'hwcm';
-  const [h, w, cin] = x.shape;
-  const [kh, kw] = hwcm ? layer.shape : [layer.shape[2], layer.shape[3]];
-  const cout = ctx.out[2];
-  const mult = cout / cin;
-  // HWCM kernel: element (ky, kx, c, m) at ((ky*kw + kx)*C + c)*M + m, output channel c*M + m.
-  const k = hwcm ? Float64Array.from(layer.weight) : oihwToHwio(layer.weight, cout, 1, kh, kw);
-  const g = window2d(h, w, kh, kw, layer.strides, layer.padding, ctx);
-  const out = slideWindow(x, g, kh, kw, cout, layer.bias, ctx.batch, (out, o, xi, tap) => {
-    const ki = tap * cout;
-    for (let ci = 0; ci < cin; ci++) {
-      const xv = x.data[xi + ci];
-      const base = ci * mult;
-      for (let m = 0; m < mult; m++) out[o + base + m] += xv * k[ki + base + m];
-    }
-  });
-  return { data: out, shape: [g.oh, g.ow, cout] };
 }
 
 function batchNorm(layer: BatchNormLayer, [x]: Tensor[]): Tensor {
@@ -295,65 +212,14 @@ function leakyRelu(layer: LeakyReluLayer, [x]: Tensor[]): Tensor {
   return map(x, (v) => (v < 0 ? alpha * v : v));
 }
 
-function activation(layer: ActivationLayer, [x]: Tensor[], ctx: Ctx): Tensor {
+function activation(layer: ActivationLayer, [x]: Tensor[], ctx: KernelCtx): Tensor {
   if (layer.fn === 'softmax') return softmax(x);
   // The shape pass accepted only known functions; Object.hasOwn keeps 'constructor' out all the same.
-  if (!Object.hasOwn(ELEMENTWISE, layer.fn)) throw layerError('E_LAYER_KIND', ctx.name, ctx.index, `unknown activation '${String(layer.fn)}'`);
+  if (!Object.hasOwn(ELEMENTWISE, layer.fn)) throw layerError('E_LAYER_KIND', ctx, `unknown activation '${String(layer.fn)}'`);
   return map(x, ELEMENTWISE[layer.fn]);
 }
 
-function pool(layer: PoolLayer, [x]: Tensor[], ctx: Ctx): Tensor {
-  const [ph, pw] = pair(layer.size, ctx, 'size');
-  const [h, w, c] = x.shape;
-  const g = window2d(h, w, ph, pw, layer.strides ?? layer.size, layer.padding, ctx);
-  const isMax = layer.kind === 'max-pool';
-  const out = new Float64Array(ctx.batch * g.oh * g.ow * c);
-  const acc = new Float64Array(c);
-  for (let b = 0; b < ctx.batch; b++) {
-    for (let oy = 0; oy < g.oh; oy++) {
-      const y0 = oy * g.sh - g.padTop;
-      const yFrom = Math.max(0, y0);
-      const yTo = Math.min(h, y0 + ph);
-      for (let ox = 0; ox < g.ow; ox++) {
-        const x0 = ox * g.sw - g.padLeft;
-        const xFrom = Math.max(0, x0);
-        const xTo = Math.min(w, x0 + pw);
-        acc.fill(isMax ? -Infinity : 0);
-        // Only the valid (non-padded) elements: 'same' average pooling divides by their count, as TF does.
-        const count = (yTo - yFrom) * (xTo - xFrom);
-        for (let iy = yFrom; iy < yTo; iy++) {
-          for (let ix = xFrom; ix < xTo; ix++) {
-            const xi = ((b * h + iy) * w + ix) * c;
-            if (isMax) for (let ch = 0; ch < c; ch++) acc[ch] = Math.max(acc[ch], x.data[xi + ch]);
-            else for (let ch = 0; ch < c; ch++) acc[ch] += x.data[xi + ch];
-          }
-        }
-        const o = ((b * g.oh + oy) * g.ow + ox) * c;
-        for (let ch = 0; ch < c; ch++) out[o + ch] = isMax ? acc[ch] : acc[ch] / count;
-      }
-    }
-  }
-  return { data: out, shape: [g.oh, g.ow, c] };
-}
-
-function globalPool(x: Tensor, ctx: Ctx, isMax: boolean): Tensor {
-  const [h, w, c] = x.shape;
-  const hw = h * w;
-  const out = new Float64Array(ctx.batch * c).fill(isMax ? -Infinity : 0);
-  for (let b = 0; b < ctx.batch; b++) {
-    for (let p = 0; p < hw; p++) {
-      const xi = (b * hw + p) * c;
-      for (let ch = 0; ch < c; ch++) {
-        const v = x.data[xi + ch];
-        out[b * c + ch] = isMax ? Math.max(out[b * c + ch], v) : out[b * c + ch] + v;
-      }
-    }
-    if (!isMax) for (let ch = 0; ch < c; ch++) out[b * c + ch] /= hw;
-  }
-  return { data: out, shape: [c] };
-}
-
-function flatten(layer: FlattenLayer, [x]: Tensor[], ctx: Ctx): Tensor {
+function flatten(layer: FlattenLayer, [x]: Tensor[], ctx: KernelCtx): Tensor {
   const size = prod(x.shape);
   if (x.shape.length !== 3 || (layer.order ?? 'channels-last') === 'channels-last') return { data: x.data, shape: [size] };
   return { data: nhwcToNchw(x, ctx.batch), shape: [size] }; // (h, w, c) -> (c, h, w)
@@ -369,7 +235,7 @@ function add(_layer: Layer, ins: Tensor[]): Tensor {
   return { data: out, shape: first.shape };
 }
 
-function concat(_layer: Layer, ins: Tensor[], ctx: Ctx): Tensor {
+function concat(_layer: Layer, ins: Tensor[], ctx: KernelCtx): Tensor {
   const [first] = ins;
   const lead = first.shape.slice(0, -1);
   const widths = ins.map((t) => t.shape[t.shape.length - 1]);
@@ -394,30 +260,6 @@ function map(x: Tensor, f: (v: number) => number): Tensor {
   const out = new Float64Array(x.data.length);
   for (let i = 0; i < out.length; i++) out[i] = f(x.data[i]);
   return { data: out, shape: x.shape };
-}
-
-/** [rows, cols] row-major -> [cols, rows]. */
-function transpose2(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
-  const out = new Float64Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
-  return out;
-}
-
-/** [O, I, kh, kw] -> [kh, kw, I, O]. */
-function oihwToHwio(a: ArrayLike<number>, o: number, i: number, kh: number, kw: number): Float64Array {
-  const out = new Float64Array(a.length);
-  for (let oc = 0; oc < o; oc++) {
-    for (let ic = 0; ic < i; ic++) {
-      for (let y = 0; y < kh; y++) {
-        for (let x = 0; x < kw; x++) out[((y * kw + x) * i + ic) * o + oc] = a[((oc * i + ic) * kh + y) * kw + x];
-      }
-    }
-  }
-  return out;
-}
-
-function fail(code: ENormErrorCode, name: string, index: number, message: string): ENormError {
-  return layerError(code, name, index, message);
 }
 
 export { erf } from './forward-activations.js';

@@ -1,5 +1,5 @@
 import { describeValue } from '../describe.js';
-import { ENormError } from '../errors.js';
+import { ENormError, layerError, safeName } from '../errors.js';
 import { layerName, type Layer } from './layers.js';
 
 /** Marks the network's implicit input (a network with no 'input' layer). */
@@ -31,10 +31,10 @@ export function resolveGraph(net: readonly Layer[]): ResolvedGraph {
     }
     if (layer.name !== undefined) {
       if (typeof layer.name !== 'string' || layer.name === '') {
-        throw new ENormError('E_GRAPH', `layer #${k}: name must be a non-empty string`, { layerIndex: k, layer: `#${k}` });
+        throw layerError('E_GRAPH', { layerIndex: k }, 'name must be a non-empty string');
       }
       if (byName.has(layer.name)) {
-        throw new ENormError('E_GRAPH', `layer '${layer.name}' (#${k}): the name is already used by layer #${byName.get(layer.name)}`, { layerIndex: k, layer: layer.name });
+        throw new ENormError('E_GRAPH', `layer '${safeName(layer.name)}' (#${k}): the name is already used by layer #${byName.get(layer.name)}`, { layerIndex: k, layer: layer.name });
       }
       byName.set(layer.name, k);
     }
@@ -42,37 +42,38 @@ export function resolveGraph(net: readonly Layer[]): ResolvedGraph {
 
   const inputs: number[][] = net.map((layer, k) => {
     const where = { layerIndex: k, layer: names[k] };
+    const who = () => `layer '${safeName(names[k])}' (${safeName(describeValue(layer.kind))})`;
     if (layer.kind === 'input') {
       if (layer.inputs !== undefined && layer.inputs.length > 0) {
-        throw new ENormError('E_GRAPH', `layer '${names[k]}': an input layer reads nothing`, where);
+        throw layerError('E_GRAPH', where, 'an input layer reads nothing');
       }
       return [];
     }
     if (layer.inputs === undefined) {
       if (MULTI_INPUT.has(layer.kind)) {
-        throw new ENormError('E_GRAPH', `layer '${names[k]}' (${layer.kind}) needs 'inputs': the names of the layers it merges`, where);
+        throw new ENormError('E_GRAPH', `${who()} needs 'inputs': the names of the layers it merges`, where);
       }
       return [k === 0 ? NETWORK_INPUT : k - 1];
     }
     if (!Array.isArray(layer.inputs) || layer.inputs.length === 0) {
-      throw new ENormError('E_GRAPH', `layer '${names[k]}': 'inputs' must be a non-empty array of layer names`, where);
+      throw layerError('E_GRAPH', where, `'inputs' must be a non-empty array of layer names`);
     }
     if (!MULTI_INPUT.has(layer.kind) && layer.inputs.length !== 1) {
-      throw new ENormError('E_GRAPH', `layer '${names[k]}' (${layer.kind}) reads exactly one input, got ${layer.inputs.length}`, where);
+      throw new ENormError('E_GRAPH', `${who()} reads exactly one input, got ${layer.inputs.length}`, where);
     }
     if (MULTI_INPUT.has(layer.kind) && layer.inputs.length < 2) {
-      throw new ENormError('E_GRAPH', `layer '${names[k]}' (${layer.kind}) merges at least two inputs, got ${layer.inputs.length}`, where);
+      throw new ENormError('E_GRAPH', `${who()} merges at least two inputs, got ${layer.inputs.length}`, where);
     }
     return layer.inputs.map((ref: unknown) => {
       if (typeof ref !== 'string') {
-        throw new ENormError('E_GRAPH', `layer '${names[k]}': 'inputs' must be layer names (strings), got ${describeValue(ref)}`, where);
+        throw layerError('E_GRAPH', where, `'inputs' must be layer names (strings), got ${describeValue(ref)}`);
       }
       const j = byName.get(ref);
       if (j === undefined) {
-        throw new ENormError('E_GRAPH', `layer '${names[k]}': input '${ref}' is not the name of any layer`, where);
+        throw layerError('E_GRAPH', where, `input '${safeName(ref)}' is not the name of any layer`);
       }
       if (j >= k) {
-        throw new ENormError('E_GRAPH', `layer '${names[k]}': input '${ref}' comes after it; list layers in topological order`, where);
+        throw layerError('E_GRAPH', where, `input '${safeName(ref)}' comes after it; list layers in topological order`);
       }
       return j;
     });
@@ -80,7 +81,7 @@ export function resolveGraph(net: readonly Layer[]): ResolvedGraph {
 
   const hasInputLayer = net.some((l) => l.kind === 'input');
   if (hasInputLayer && inputs.some((ins) => ins.includes(NETWORK_INPUT))) {
-    throw new ENormError('E_GRAPH', `layer '${names[0]}' has no inputs although the network declares input layers`, { layerIndex: 0, layer: names[0] });
+    throw new ENormError('E_GRAPH', `layer '${safeName(names[0])}' has no inputs although the network declares input layers`, { layerIndex: 0, layer: names[0] });
   }
 
   const consumers: number[][] = net.map(() => []);

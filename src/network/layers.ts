@@ -5,12 +5,25 @@
  * Layers that nothing reads are the network's outputs.
  */
 
-/** Dense weight layout: 'io' = [in, out] (tfjs), 'oi' = [out, in] (PyTorch / ONNX). */
-export type DenseLayout = 'io' | 'oi';
-/** Conv2D weight layout: 'hwio' = [kh, kw, in, out] (tfjs), 'oihw' = [out, in, kh, kw] (PyTorch / ONNX). */
-export type ConvLayout = 'hwio' | 'oihw';
-/** Depthwise weight layout: 'hwcm' = [kh, kw, channels, multiplier] (tfjs), 'oihw' = [channels*multiplier, 1, kh, kw] (PyTorch groups=channels). */
-export type DepthwiseLayout = 'hwcm' | 'oihw';
+/** The kinds with a kernel (`weight`, `shape`, `layout`); their geometry is in geometry.ts. */
+export const WEIGHTED_KINDS = ['dense', 'conv2d', 'depthwise-conv2d'] as const;
+export type WeightedKind = (typeof WEIGHTED_KINDS)[number];
+
+/**
+ * Weight layouts per weighted kind, the default (tfjs) first:
+ * dense 'io' = [in, out], 'oi' = [out, in] (PyTorch / ONNX);
+ * conv2d 'hwio' = [kh, kw, in, out], 'oihw' = [out, in, kh, kw] (PyTorch / ONNX);
+ * depthwise 'hwcm' = [kh, kw, channels, multiplier], 'oihw' = [channels*multiplier, 1, kh, kw] (PyTorch groups=channels).
+ */
+export const WEIGHT_LAYOUTS = {
+  dense: ['io', 'oi'],
+  conv2d: ['hwio', 'oihw'],
+  'depthwise-conv2d': ['hwcm', 'oihw'],
+} as const satisfies Record<WeightedKind, readonly [string, ...string[]]>;
+export type LayoutOf<K extends WeightedKind> = (typeof WEIGHT_LAYOUTS)[K][number];
+export type DenseLayout = LayoutOf<'dense'>;
+export type ConvLayout = LayoutOf<'conv2d'>;
+export type DepthwiseLayout = LayoutOf<'depthwise-conv2d'>;
 /** Order in which Flatten lays out a [C, H, W] map: 'channels-last' = (h, w, c), 'channels-first' = (c, h, w). */
 export type FlattenOrder = 'channels-last' | 'channels-first';
 export type Padding = 'same' | 'valid';
@@ -42,39 +55,30 @@ export interface InputLayer extends LayerBase {
   shape?: number[];
 }
 
-export interface DenseLayer extends LayerBase, Freezable {
-  kind: 'dense';
+/** What every weighted layer has: a kernel of `shape` in `layout`, an optional bias (one per output unit). */
+interface KernelLayer<K extends WeightedKind, S extends number[]> extends LayerBase, Freezable {
+  kind: K;
   weight: Float32Array;
-  /** [in, out] for layout 'io', [out, in] for 'oi'. */
-  shape: [number, number];
-  layout?: DenseLayout;
+  shape: S;
+  layout?: LayoutOf<K>;
   bias?: Float32Array;
   companions?: { weight?: Companion; bias?: Companion };
 }
 
-export interface Conv2DLayer extends LayerBase, Freezable {
-  kind: 'conv2d';
-  weight: Float32Array;
-  /** [kh, kw, in, out] for 'hwio', [out, in, kh, kw] for 'oihw'. */
-  shape: [number, number, number, number];
-  layout?: ConvLayout;
-  bias?: Float32Array;
+/** A kernel that slides over a feature map. */
+interface Sliding {
   strides?: number | [number, number];
   padding?: Padding;
-  companions?: { weight?: Companion; bias?: Companion };
 }
 
-export interface DepthwiseConv2DLayer extends LayerBase, Freezable {
-  kind: 'depthwise-conv2d';
-  weight: Float32Array;
-  /** [kh, kw, channels, multiplier] for 'hwcm', [channels*multiplier, 1, kh, kw] for 'oihw'. */
-  shape: [number, number, number, number];
-  layout?: DepthwiseLayout;
-  bias?: Float32Array;
-  strides?: number | [number, number];
-  padding?: Padding;
-  companions?: { weight?: Companion; bias?: Companion };
-}
+/** shape: [in, out] for layout 'io', [out, in] for 'oi'. */
+export interface DenseLayer extends KernelLayer<'dense', [number, number]> {}
+
+/** shape: [kh, kw, in, out] for 'hwio', [out, in, kh, kw] for 'oihw'. */
+export interface Conv2DLayer extends KernelLayer<'conv2d', [number, number, number, number]>, Sliding {}
+
+/** shape: [kh, kw, channels, multiplier] for 'hwcm', [channels*multiplier, 1, kh, kw] for 'oihw'. */
+export interface DepthwiseConv2DLayer extends KernelLayer<'depthwise-conv2d', [number, number, number, number]>, Sliding {}
 
 /**
  * Inference-mode batch normalisation: y = gamma * (x - mean) / sqrt(variance + epsilon) + beta.
@@ -102,7 +106,8 @@ export interface LeakyReluLayer extends LayerBase {
 export interface IdentityLayer extends LayerBase { kind: 'identity' }
 
 /** Activations that are not positively homogeneous: a barrier for rescaling. */
-export type BarrierActivation = 'sigmoid' | 'tanh' | 'softmax' | 'gelu' | 'elu' | 'selu' | 'softplus' | 'swish' | 'relu6';
+export const BARRIER_ACTIVATIONS = ['sigmoid', 'tanh', 'softmax', 'gelu', 'elu', 'selu', 'softplus', 'swish', 'relu6'] as const;
+export type BarrierActivation = (typeof BARRIER_ACTIVATIONS)[number];
 export interface ActivationLayer extends LayerBase {
   kind: 'activation';
   fn: BarrierActivation;
@@ -152,10 +157,34 @@ export type Network = Layer[];
 /** Tensor roles a layer can own. */
 export type TensorRole = 'weight' | 'bias' | 'gamma' | 'beta';
 
-export const LAYER_KINDS: readonly LayerKind[] = [
+export const LAYER_KINDS = [
   'input', 'dense', 'conv2d', 'depthwise-conv2d', 'batch-norm', 'relu', 'leaky-relu', 'identity',
   'activation', 'max-pool', 'avg-pool', 'global-avg-pool', 'global-max-pool', 'dropout', 'flatten', 'add', 'concat',
-];
+] as const satisfies readonly LayerKind[];
+
+/** The layers with a kernel. */
+export type WeightedLayer = Extract<Layer, { kind: WeightedKind }>;
+
+/** The kinds whose tensors enorm rescales: the weighted ones and batch norm (gamma, beta); `frozen` applies to them. */
+export const RESCALED_KINDS = [...WEIGHTED_KINDS, 'batch-norm'] as const;
+
+/**
+ * Compile-time completeness: every kind is in LAYER_KINDS, every kind with a `weight` in
+ * WEIGHTED_KINDS, every kind with `frozen` in RESCALED_KINDS. A new kind fails here until listed.
+ */
+type Unlisted<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
+type FreezableKind<L = Layer> = L extends { kind: infer K } ? ('frozen' extends keyof L ? K : never) : never;
+const listsAreComplete: [
+  Unlisted<LayerKind, (typeof LAYER_KINDS)[number]>,
+  Unlisted<Extract<Layer, { weight: Float32Array }>['kind'], WeightedKind>,
+  Unlisted<FreezableKind, (typeof RESCALED_KINDS)[number]>,
+] = [true, true, true];
+void listsAreComplete;
+
+/** Whether `layer` has a kernel (its geometry is in geometry.ts). */
+export function isWeighted(layer: { kind: unknown }): layer is WeightedLayer {
+  return (WEIGHTED_KINDS as readonly unknown[]).includes(layer.kind);
+}
 
 /** The display name of layer `index`: its `name`, or `#index`. */
 export function layerName(layer: { name?: string }, index: number): string {

@@ -1,5 +1,5 @@
-import { describeValue } from '../describe.js';
-import { ENormError } from '../errors.js';
+import { clean, describeValue } from '../describe.js';
+import { ENormError, layerError } from '../errors.js';
 import type { Layer, Network } from './layers.js';
 
 /**
@@ -40,19 +40,20 @@ function attempt<T>(fn: () => T, error: (message: string) => ENormError): T {
 }
 
 function readLayer(layer: unknown, k: number): Layer {
-  const where = { layerIndex: k, layer: `#${k}` };
-  const fail = (what: string) => (m: string) => new ENormError('E_TYPE', `layer #${k}: reading ${what} threw: ${m}`, where);
-  const isObject = attempt(() => layer !== null && typeof layer === 'object' && !Array.isArray(layer) && !ArrayBuffer.isView(layer), fail('the layer'));
-  if (!isObject) throw new ENormError('E_GRAPH', `layer #${k} must be an object with a 'kind', got ${describeValue(layer)}`, where);
+  // Its name is not read yet: errors say `layer #k`.
+  const at = { layerIndex: k };
+  const readError = (what: string) => (m: string) => layerError('E_TYPE', at, `reading ${what} threw: ${m}`);
+  const isObject = attempt(() => layer !== null && typeof layer === 'object' && !Array.isArray(layer) && !ArrayBuffer.isView(layer), readError('the layer'));
+  if (!isObject) throw new ENormError('E_GRAPH', `layer #${k} must be an object with a 'kind', got ${describeValue(layer)}`, { layerIndex: k, layer: `#${k}` });
   const source = layer as Record<string, unknown>;
   const copy: Record<string, unknown> = {};
-  for (const key of attempt(() => new Set([...LAYER_FIELDS, ...Object.keys(source)]), fail('its keys'))) {
-    const value = attempt(() => copyField(source[key], key === 'companions'), fail(`'${key}'`));
+  for (const key of attempt(() => new Set([...LAYER_FIELDS, ...Object.keys(source)]), readError('its keys'))) {
+    const value = attempt(() => copyField(source[key], key === 'companions'), readError(`'${clean(key)}'`));
     if (value !== undefined) copy[key] = value;
   }
   const name = copy.name;
   if (name !== undefined && (typeof name !== 'string' || name === '')) {
-    throw new ENormError('E_GRAPH', `layer #${k}: name must be a non-empty string, got ${describeValue(name)}`, where);
+    throw layerError('E_GRAPH', at, `name must be a non-empty string, got ${describeValue(name)}`);
   }
   return copy as unknown as Layer;
 }

@@ -1,15 +1,8 @@
 import { describeValue } from '../describe.js';
-import { ENormError } from '../errors.js';
-import { LAYER_KINDS, layerName, type Companion, type Layer } from './layers.js';
+import { ENormError, layerError, safeName, type LayerAt } from '../errors.js';
+import { kernelRank, layoutProblem, outputUnits, shapeProblem } from './geometry.js';
+import { BARRIER_ACTIVATIONS, LAYER_KINDS, RESCALED_KINDS, layerName, type Companion, type Layer } from './layers.js';
 import { readNetwork } from './read.js';
-
-const ACTIVATIONS = new Set(['sigmoid', 'tanh', 'softmax', 'gelu', 'elu', 'selu', 'softplus', 'swish', 'relu6']);
-const LAYOUTS: Record<string, readonly string[]> = {
-  dense: ['io', 'oi'],
-  conv2d: ['hwio', 'oihw'],
-  'depthwise-conv2d': ['hwcm', 'oihw'],
-};
-const RANK: Record<string, number> = { dense: 2, conv2d: 4, 'depthwise-conv2d': 4 };
 
 /** A tensor the engine may rewrite: checked for type, finiteness and aliasing. */
 export interface MutableTensor {
@@ -42,28 +35,18 @@ function isFloat32Array(v: unknown): v is Float32Array {
   return typedArrayTag.call(v) === 'Float32Array';
 }
 
-/** Number of output units of a weighted layer, from its shape and layout (shape already validated). */
-export function outputUnits(layer: Layer): number {
-  switch (layer.kind) {
-    case 'dense': return (layer.layout ?? 'io') === 'io' ? layer.shape[1] : layer.shape[0];
-    case 'conv2d': return (layer.layout ?? 'hwio') === 'hwio' ? layer.shape[3] : layer.shape[0];
-    case 'depthwise-conv2d': return (layer.layout ?? 'hwcm') === 'hwcm' ? layer.shape[2] * layer.shape[3] : layer.shape[0];
-    default: return 0;
-  }
+/**
+ * The end of an exhaustive switch over layer kinds: `layer` is `never` there for the type checker,
+ * so a kind added to Layer fails to compile until the switch handles it; at run time (a description
+ * that skipped validation) an unknown kind is E_LAYER_KIND.
+ */
+export function unknownKind(layer: never, at: LayerAt): never {
+  const kind: unknown = (layer as { kind?: unknown }).kind;
+  throw layerError('E_LAYER_KIND', at, `unknown kind '${describeValue(kind)}'; supported: ${LAYER_KINDS.join(', ')}`);
 }
 
-export type WeightedLayer = Extract<Layer, { kind: 'dense' | 'conv2d' | 'depthwise-conv2d' }>;
-
-/** The output unit that flat weight index x belongs to, per kind and layout. */
-export function outputUnitOf(layer: WeightedLayer): (x: number) => number {
-  const units = outputUnits(layer);
-  const s: readonly number[] = layer.shape;
-  switch (layer.kind) {
-    case 'dense': return (layer.layout ?? 'io') === 'io' ? (x) => x % units : (x) => Math.floor(x / s[1]);
-    case 'conv2d': return (layer.layout ?? 'hwio') === 'hwio' ? (x) => x % units : (x) => Math.floor(x / (s[1] * s[2] * s[3]));
-    case 'depthwise-conv2d': return (layer.layout ?? 'hwcm') === 'hwcm' ? (x) => x % units : (x) => Math.floor(x / (s[2] * s[3]));
-  }
-}
+const isLayerKind = (kind: unknown): kind is Layer['kind'] => (LAYER_KINDS as readonly unknown[]).includes(kind);
+const isBarrierActivation = (fn: unknown): boolean => (BARRIER_ACTIVATIONS as readonly unknown[]).includes(fn);
 
 /**
  * Checks every layer on its own (kinds, tensor types, shapes vs lengths, layouts, NaN/Inf,
@@ -78,22 +61,17 @@ export function validateLayers(network: readonly Layer[]): MutableTensor[] {
   const touched: AliasEntry[] = [];
   net.forEach((layer, k) => {
     const name = layerName(layer, k);
-    const at = (tensor?: string, index?: number) => ({ layerIndex: k, layer: name, tensor, index });
-    const fail = (code: ENormError['code'], msg: string, tensor?: string, index?: number): never => {
-      throw new ENormError(code, `layer '${name}' (${String(layer.kind)}): ${msg}`, at(tensor, index));
-    };
-    if (!LAYER_KINDS.includes(layer.kind)) {
-      throw new ENormError('E_LAYER_KIND', `layer '${name}': unknown kind '${describeValue(layer.kind)}'; supported: ${LAYER_KINDS.join(', ')}`, at());
-    }
-    checkFrozen(layer, k, name);
+    if (!isLayerKind(layer.kind)) unknownKind(layer as never, { layerIndex: k, layer: name });
+    const at: LayerAt = { layerIndex: k, layer: name, kind: layer.kind };
+    checkFrozen(layer, at);
     const float32 = (tensor: string, value: unknown, length?: number): Float32Array => {
-      if (!isFloat32Array(value)) fail('E_TYPE', `${tensor} must be a Float32Array, got ${describeValue(value)}`, tensor);
+      if (!isFloat32Array(value)) throw layerError('E_TYPE', at, `${tensor} must be a Float32Array, got ${describeValue(value)}`, { tensor });
       const data = value as Float32Array;
       if (length !== undefined && data.length !== length) {
-        fail('E_SHAPE', `${tensor} has ${data.length} elements, expected ${length}`, tensor);
+        throw layerError('E_SHAPE', at, `${tensor} has ${data.length} elements, expected ${length}`, { tensor });
       }
       const bad = firstNonFiniteIndex(data);
-      if (bad >= 0) fail('E_NONFINITE', `${tensor}[${bad}] is ${data[bad]}`, tensor, bad);
+      if (bad >= 0) throw layerError('E_NONFINITE', at, `${tensor}[${bad}] is ${data[bad]}`, { tensor, index: bad });
       return data;
     };
     // A frozen layer's tensors are never written: they only must not overlap anything that is.
@@ -113,7 +91,7 @@ export function validateLayers(network: readonly Layer[]): MutableTensor[] {
     const positiveInts = (what: string, v: unknown, rank?: number): number[] => {
       const arr = typeof v === 'number' ? [v] : v;
       if (!Array.isArray(arr) || (rank !== undefined && arr.length !== rank) || arr.some((x) => !Number.isInteger(x) || x <= 0)) {
-        fail('E_SHAPE', `${what} must be ${rank !== undefined ? `${rank} ` : ''}positive integers, got ${json(v)}`);
+        throw layerError('E_SHAPE', at, `${what} must be ${rank !== undefined ? `${rank} ` : ''}positive integers, got ${json(v)}`);
       }
       return arr as number[];
     };
@@ -122,26 +100,23 @@ export function validateLayers(network: readonly Layer[]): MutableTensor[] {
       else positiveInts(what, v, 2);
     };
     const padding = (v: unknown) => {
-      if (v !== undefined && v !== 'same' && v !== 'valid') fail('E_OPTION', `padding must be 'same' or 'valid', got ${json(v)}`);
+      if (v !== undefined && v !== 'same' && v !== 'valid') throw layerError('E_OPTION', at, `padding must be 'same' or 'valid', got ${json(v)}`);
     };
 
     switch (layer.kind) {
       case 'dense':
       case 'conv2d':
       case 'depthwise-conv2d': {
-        const layout = layer.layout ?? LAYOUTS[layer.kind][0];
-        if (!LAYOUTS[layer.kind].includes(layout)) {
-          fail('E_LAYOUT', `layout '${describeValue(layout)}' is not one of ${LAYOUTS[layer.kind].join(', ')}`);
-        }
-        const shape = positiveInts('shape', layer.shape, RANK[layer.kind]);
-        if (layer.kind === 'depthwise-conv2d' && layout === 'oihw' && shape[1] !== 1) {
-          fail('E_SHAPE', `an 'oihw' depthwise kernel is [channels*multiplier, 1, kh, kw]; dimension 1 is ${shape[1]}`);
-        }
+        const badLayout = layoutProblem(layer);
+        if (badLayout !== undefined) throw layerError('E_LAYOUT', at, badLayout);
+        const shape = positiveInts('shape', layer.shape, kernelRank(layer.kind));
+        const badShape = shapeProblem(layer);
+        if (badShape !== undefined) throw layerError('E_SHAPE', at, badShape);
         const size = shape.reduce((a, b) => a * b, 1);
         rewritable('weight', layer.weight, size, layer.companions?.weight);
         const units = outputUnits(layer);
         if (layer.bias !== undefined) rewritable('bias', layer.bias, units, layer.companions?.bias);
-        else if (layer.companions?.bias !== undefined) fail('E_SHAPE', 'companions.bias given but the layer has no bias', 'bias');
+        else if (layer.companions?.bias !== undefined) throw layerError('E_SHAPE', at, 'companions.bias given but the layer has no bias', { tensor: 'bias' });
         if (layer.kind !== 'dense') {
           if (layer.strides !== undefined) window2d('strides', layer.strides);
           padding(layer.padding);
@@ -152,24 +127,24 @@ export function validateLayers(network: readonly Layer[]): MutableTensor[] {
         // Read-only, but rescaled memory under them would change the statistics: in the aliasing check.
         const mean = float32('mean', layer.mean);
         const n = mean.length;
-        if (n === 0) fail('E_SHAPE', 'mean is empty', 'mean');
+        if (n === 0) throw layerError('E_SHAPE', at, 'mean is empty', { tensor: 'mean' });
         register('mean', mean, false);
         register('variance', float32('variance', layer.variance, n), false);
         if (layer.gamma !== undefined) rewritable('gamma', layer.gamma, n, layer.companions?.gamma);
-        else if (layer.companions?.gamma !== undefined) fail('E_SHAPE', 'companions.gamma given but the layer has no gamma', 'gamma');
+        else if (layer.companions?.gamma !== undefined) throw layerError('E_SHAPE', at, 'companions.gamma given but the layer has no gamma', { tensor: 'gamma' });
         if (layer.beta !== undefined) rewritable('beta', layer.beta, n, layer.companions?.beta);
-        else if (layer.companions?.beta !== undefined) fail('E_SHAPE', 'companions.beta given but the layer has no beta', 'beta');
+        else if (layer.companions?.beta !== undefined) throw layerError('E_SHAPE', at, 'companions.beta given but the layer has no beta', { tensor: 'beta' });
         if (layer.epsilon !== undefined && !(Number.isFinite(layer.epsilon) && layer.epsilon >= 0)) {
-          fail('E_OPTION', `epsilon must be a finite number >= 0, got ${describeValue(layer.epsilon)}`);
+          throw layerError('E_OPTION', at, `epsilon must be a finite number >= 0, got ${describeValue(layer.epsilon)}`);
         }
         break;
       }
       case 'leaky-relu':
-        if (layer.alpha !== undefined && !Number.isFinite(layer.alpha)) fail('E_OPTION', `alpha must be finite, got ${describeValue(layer.alpha)}`);
+        if (layer.alpha !== undefined && !Number.isFinite(layer.alpha)) throw layerError('E_OPTION', at, `alpha must be finite, got ${describeValue(layer.alpha)}`);
         break;
       case 'activation':
-        if (!ACTIVATIONS.has(layer.fn)) {
-          fail('E_LAYER_KIND', `activation '${describeValue(layer.fn)}' is not supported; supported: ${[...ACTIVATIONS].join(', ')} (relu, leaky-relu and identity are layers of their own)`);
+        if (!isBarrierActivation(layer.fn)) {
+          throw layerError('E_LAYER_KIND', at, `activation '${describeValue(layer.fn)}' is not supported; supported: ${BARRIER_ACTIVATIONS.join(', ')} (relu, leaky-relu and identity are layers of their own)`);
         }
         break;
       case 'max-pool':
@@ -179,36 +154,40 @@ export function validateLayers(network: readonly Layer[]): MutableTensor[] {
         padding(layer.padding);
         break;
       case 'dropout':
-        if (layer.rate !== undefined && !(typeof layer.rate === 'number' && layer.rate >= 0 && layer.rate < 1)) fail('E_OPTION', `rate must be in [0, 1), got ${describeValue(layer.rate)}`);
+        if (layer.rate !== undefined && !(typeof layer.rate === 'number' && layer.rate >= 0 && layer.rate < 1)) throw layerError('E_OPTION', at, `rate must be in [0, 1), got ${describeValue(layer.rate)}`);
         break;
       case 'flatten':
         if (layer.order !== undefined && layer.order !== 'channels-last' && layer.order !== 'channels-first') {
-          fail('E_OPTION', `order must be 'channels-last' or 'channels-first', got ${json(layer.order)}`);
+          throw layerError('E_OPTION', at, `order must be 'channels-last' or 'channels-first', got ${json(layer.order)}`);
         }
         break;
       case 'input':
         if (layer.shape !== undefined) positiveInts('shape', layer.shape);
         break;
+      case 'relu':
+      case 'identity':
+      case 'global-avg-pool':
+      case 'global-max-pool':
+      case 'add':
+      case 'concat':
+        break; // no fields of their own (inputs are the graph's)
       default:
-        break;
+        unknownKind(layer, at);
     }
   });
   checkNoAliasing(touched);
   return mutable;
 }
 
-const FREEZABLE = new Set(['dense', 'conv2d', 'depthwise-conv2d', 'batch-norm']);
-
 /** `frozen` is the one-line reason a weighted layer must not change (it is quoted in the plan's barriers). */
-function checkFrozen(layer: Layer, layerIndex: number, name: string): void {
+function checkFrozen(layer: Layer, at: LayerAt): void {
   const frozen: unknown = (layer as { frozen?: unknown }).frozen;
   if (frozen === undefined) return;
-  const fail = (msg: string): never => {
-    throw new ENormError('E_OPTION', `layer '${name}' (${layer.kind}): ${msg}`, { layerIndex, layer: name });
-  };
-  if (!FREEZABLE.has(layer.kind)) fail(`frozen applies only to ${[...FREEZABLE].join(', ')} layers (the ones with tensors enorm rescales)`);
+  if (!(RESCALED_KINDS as readonly string[]).includes(layer.kind)) {
+    throw layerError('E_OPTION', at, `frozen applies only to ${RESCALED_KINDS.join(', ')} layers (the ones with tensors enorm rescales)`);
+  }
   if (typeof frozen !== 'string' || frozen.trim() === '' || /[\r\n]/.test(frozen)) {
-    fail(`frozen must be a non-empty one-line string (the reason), got ${json(frozen)}`);
+    throw layerError('E_OPTION', at, `frozen must be a non-empty one-line string (the reason), got ${json(frozen)}`);
   }
 }
 
@@ -254,7 +233,7 @@ function checkNoAliasing(tensors: AliasEntry[]): void {
         const why = readOnly ? `; enorm reads ${readOnly.tensor} as is while it rescales the other` : '';
         throw new ENormError(
           'E_ALIAS',
-          `layer '${cur.layer}' ${cur.tensor} shares memory with layer '${other.layer}' ${other.tensor}${why}; give each tensor its own array`,
+          `layer '${safeName(cur.layer)}' ${cur.tensor} shares memory with layer '${safeName(other.layer)}' ${other.tensor}${why}; give each tensor its own array`,
           { layerIndex: cur.layerIndex, layer: cur.layer, tensor: cur.tensor },
         );
       }

@@ -1,7 +1,8 @@
-import { ENormError } from '../errors.js';
+import { layerError, safeName, type LayerAt } from '../errors.js';
+import { fixesInputs, kernelDims, readView, vectorView, writeView, type AxisLayout, type KernelDims } from '../network/geometry.js';
 import { NETWORK_INPUT, resolveGraph } from '../network/graph.js';
-import type { FlattenOrder, Layer, TensorRole } from '../network/layers.js';
-import { companionList, outputUnits, type WeightedLayer } from '../network/validate.js';
+import type { FlattenOrder, Layer, TensorRole, WeightedLayer } from '../network/layers.js';
+import { companionList, unknownKind } from '../network/validate.js';
 import type { Barrier, Group, Plan, TensorSlot, View, WriterView } from './ir.js';
 
 export type ResidualMode = 'complete' | 'blocks';
@@ -12,9 +13,6 @@ export interface CompileOptions {
   /** 'complete': every residual stream is one group; 'blocks': only units inside blocks are balanced. */
   residual: ResidualMode;
 }
-
-/** A tensor seen as [outer, axis, inner]; the units of a group are a range of the middle axis. */
-interface AxisLayout { outer: number; axis: number; inner: number }
 
 /** Scale sharing under construction; merged by residual Add (union-find). */
 interface GroupDraft {
@@ -75,10 +73,10 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
     for (const s of v.segments) if (s.group && !root(s.group).pinned) { root(s.group).pinned = true; any = true; }
     if (any && barrier) barriers.push(barrier);
   };
-  const fail = (k: number, code: ENormError['code'], msg: string): never => {
-    throw new ENormError(code, `layer '${names[k]}' (${net[k].kind}): ${msg}`, { layerIndex: k, layer: names[k] });
-  };
+  /** Where layer k is, for its errors. */
+  const at = (k: number): LayerAt => ({ layerIndex: k, layer: names[k], kind: net[k].kind });
   const whole = (group: GroupDraft | null, count: number): Segment[] => [{ group, unitStart: 0, count }];
+  /** Units [from, from + count) of the middle axis of `tensor` seen as `t`, carrying units unitStart... of a group. */
   const viewOf = (tensor: number, t: AxisLayout, from: number, s: Segment): View => ({
     tensor, start: from * t.inner, outer: t.outer, outerStride: t.axis * t.inner, count: s.count, inner: t.inner, unitStart: s.unitStart,
   });
@@ -95,7 +93,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
     const g = newGroup(k, units);
     const all: Segment = { group: g, unitStart: 0, count: units };
     if (weight) g.writers.push({ ...viewOf(weight.tensor, weight.t, 0, all), inCost: true });
-    for (const e of extras) g.writers.push({ ...viewOf(e, { outer: 1, axis: units, inner: 1 }, 0, all), inCost: tensors[e].cost });
+    for (const e of extras) g.writers.push({ ...viewOf(e, vectorView(units), 0, all), inCost: tensors[e].cost });
     return { channels: units, segments: whole(g, units), spatial: null, flattened: null };
   };
   /**
@@ -108,29 +106,36 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
     pin(input);
     const g = newGroup(k, units);
     g.pinned = true;
-    barriers.push({ layer: names[k], reason: `layer '${names[k]}' is frozen (${reason}): its tensors are not rescaled, and the units it reads and writes keep scale 1` });
+    barriers.push({ layer: names[k], reason: `layer '${safeName(names[k])}' is frozen (${reason}): its tensors are not rescaled, and the units it reads and writes keep scale 1` });
     return { channels: units, segments: whole(g, units), spatial: null, flattened: null };
   };
-  /** A dense or convolution layer: kernel read per input channel (`read`), written per output unit (`write`), plus its bias. */
-  const weighted = (k: number, layer: WeightedLayer, input: Value, units: number, read: AxisLayout, write: AxisLayout): Value => {
-    if (layer.frozen !== undefined) return frozenLayer(k, layer.frozen, input, units);
+  /** A weighted layer: its kernel read per input channel (`read`), written per output unit (geometry's write view), plus its bias. */
+  const weighted = (k: number, layer: WeightedLayer, input: Value, d: KernelDims, read: AxisLayout): Value => {
+    if (layer.frozen !== undefined) return frozenLayer(k, layer.frozen, input, d.cout);
     const w = slot(k, 'weight', layer.weight, companionList(layer.companions?.weight));
     addReaders(w, read, input);
     const b = layer.bias ? [slot(k, 'bias', layer.bias, companionList(layer.companions?.bias))] : [];
-    return produce(k, units, { tensor: w, t: write }, b);
+    return produce(k, d.cout, { tensor: w, t: writeView(layer, d) }, b);
+  };
+  /** A convolution: its input channels are the shape's (checked against the input) or, where the shape leaves them open, the input's. */
+  const convolution = (k: number, layer: Extract<WeightedLayer, { kind: 'conv2d' | 'depthwise-conv2d' }>, input: Value): Value => {
+    const d = kernelDims(layer, input.channels);
+    if (fixesInputs(layer)) checkChannels(k, input, d.cin, 'input channels');
+    else if (d.cout % d.cin !== 0) throw layerError('E_WIDTH', at(k), `${d.cout} output channels are not a multiple of the ${d.cin} input channels`);
+    return { ...weighted(k, layer, input, d, readView(layer, d)), spatial: true };
   };
   const checkChannels = (k: number, input: Value, expected: number, what: string) => {
     if (input.channels !== null && input.channels !== expected) {
-      fail(k, 'E_WIDTH', `${what} is ${expected} but its input '${inputName(k)}' has ${input.channels}`);
+      throw layerError('E_WIDTH', at(k), `${what} is ${expected} but its input '${inputName(k)}' has ${input.channels}`);
     }
   };
-  const inputName = (k: number) => graph.inputs[k].map((j) => (j === NETWORK_INPUT ? 'input' : names[j])).join(', ');
+  const inputName = (k: number) => graph.inputs[k].map((j) => (j === NETWORK_INPUT ? 'input' : safeName(names[j]))).join(', ');
 
   net.forEach((layer, k) => {
     const ins = graph.inputs[k].map((j) => (j === NETWORK_INPUT ? unknownInput : values[j]));
     const input = ins[0];
     const noFlatten = () => {
-      if (input?.flattened) fail(k, 'E_GRAPH', `reads the output of a Flatten; only dense layers can follow Flatten`);
+      if (input?.flattened) throw layerError('E_GRAPH', at(k), `reads the output of a Flatten; only dense layers can follow Flatten`);
     };
     let out: Value;
     switch (layer.kind) {
@@ -138,64 +143,30 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         out = { channels: null, segments: [], spatial: null, flattened: null };
         break;
       case 'dense': {
-        const io = (layer.layout ?? 'io') === 'io';
-        const [nIn, nOut] = io ? layer.shape : [layer.shape[1], layer.shape[0]];
+        const d = kernelDims(layer);
+        const nIn = d.cin;
         if (input.spatial === true && !input.flattened) {
-          fail(k, 'E_GRAPH', `reads the feature map of '${inputName(k)}'; put a flatten or global pooling layer before it`);
+          throw layerError('E_GRAPH', at(k), `reads the feature map of '${inputName(k)}'; put a flatten or global pooling layer before it`);
         }
         // Input rows grouped per channel: a Flatten spreads channel c over `positions` rows.
         let positions = 1;
         if (input.flattened && input.channels !== null) {
           positions = nIn / input.channels;
           if (!Number.isInteger(positions)) {
-            fail(k, 'E_WIDTH', `input width ${nIn} is not a multiple of the ${input.channels} channels flattened by '${inputName(k)}'`);
+            throw layerError('E_WIDTH', at(k), `input width ${nIn} is not a multiple of the ${input.channels} channels flattened by '${inputName(k)}'`);
           }
         } else {
           checkChannels(k, input, nIn, 'input width');
         }
-        const channels = input.channels ?? nIn;
-        const channelsLast = input.flattened !== 'channels-first';
-        const readT: AxisLayout = io
-          ? (channelsLast ? { outer: positions, axis: channels, inner: nOut } : { outer: 1, axis: channels, inner: positions * nOut })
-          : (channelsLast ? { outer: nOut * positions, axis: channels, inner: 1 } : { outer: nOut, axis: channels, inner: positions });
-        out = weighted(k, layer, input, nOut, readT, io ? { outer: nIn, axis: nOut, inner: 1 } : { outer: 1, axis: nOut, inner: nIn });
-        out.spatial = false;
+        const order = input.flattened ?? 'channels-last';
+        out = { ...weighted(k, layer, input, d, readView(layer, d, { positions, order })), spatial: false };
         break;
       }
-      case 'conv2d': {
+      case 'conv2d':
+      case 'depthwise-conv2d':
         noFlatten();
-        const hwio = (layer.layout ?? 'hwio') === 'hwio';
-        const s = layer.shape;
-        const [kh, kw, nIn, nOut] = hwio ? s : [s[2], s[3], s[1], s[0]];
-        checkChannels(k, input, nIn, 'input channels');
-        const taps = kh * kw;
-        out = weighted(k, layer, input, nOut,
-          hwio ? { outer: taps, axis: nIn, inner: nOut } : { outer: nOut, axis: nIn, inner: taps },
-          hwio ? { outer: taps * nIn, axis: nOut, inner: 1 } : { outer: 1, axis: nOut, inner: nIn * taps });
-        out.spatial = true;
+        out = convolution(k, layer, input);
         break;
-      }
-      case 'depthwise-conv2d': {
-        noFlatten();
-        const hwcm = (layer.layout ?? 'hwcm') === 'hwcm';
-        const s = layer.shape;
-        const units = outputUnits(layer);
-        const taps = hwcm ? s[0] * s[1] : s[2] * s[3];
-        let channels: number;
-        if (hwcm) {
-          channels = s[2];
-          checkChannels(k, input, channels, 'input channels');
-        } else {
-          channels = input.channels ?? units;
-          if (units % channels !== 0) fail(k, 'E_WIDTH', `${units} output channels are not a multiple of the ${channels} input channels`);
-        }
-        const multiplier = units / channels;
-        out = weighted(k, layer, input, units,
-          hwcm ? { outer: taps, axis: channels, inner: multiplier } : { outer: 1, axis: channels, inner: multiplier * taps },
-          hwcm ? { outer: taps, axis: units, inner: 1 } : { outer: 1, axis: units, inner: taps });
-        out.spatial = true;
-        break;
-      }
       case 'batch-norm': {
         noFlatten();
         const n = layer.mean.length;
@@ -240,7 +211,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         break;
       case 'activation':
         // On an output layer it changes nothing: output units are never rescaled.
-        pin(input, graph.consumers[k].length === 0 ? undefined : { layer: names[k], reason: `activation '${layer.fn}' is not positively homogeneous: the units of '${inputName(k)}' keep scale 1` });
+        pin(input, graph.consumers[k].length === 0 ? undefined : { layer: names[k], reason: `activation '${safeName(layer.fn)}' is not positively homogeneous: the units of '${inputName(k)}' keep scale 1` });
         out = { channels: input.channels, segments: input.channels === null ? [] : whole(null, input.channels), spatial: input.spatial, flattened: input.flattened };
         break;
       case 'concat': {
@@ -264,7 +235,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         out = mergeResidual(k, ins);
         break;
       default:
-        throw new ENormError('E_LAYER_KIND', `layer '${names[k]}': unsupported kind '${(layer as Layer).kind}'`, { layerIndex: k, layer: names[k] });
+        unknownKind(layer, { layerIndex: k, layer: names[k] });
     }
     values[k] = out;
   });
@@ -278,7 +249,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
     const widths = ins.map((v) => v.channels);
     const known = widths.filter((w): w is number => w !== null);
     if (known.some((w) => w !== known[0])) {
-      fail(k, 'E_WIDTH', `inputs ${graph.inputs[k].map((j, i) => `'${j === NETWORK_INPUT ? 'input' : names[j]}' (${widths[i]})`).join(', ')} have different channel counts`);
+      throw layerError('E_WIDTH', at(k), `inputs ${graph.inputs[k].map((j, i) => `'${j === NETWORK_INPUT ? 'input' : safeName(names[j])}' (${widths[i]})`).join(', ')} have different channel counts`);
     }
     const spatial = ins.find((v) => v.spatial !== null)?.spatial ?? null;
     const channels = known.length ? known[0] : null;

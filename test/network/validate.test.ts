@@ -104,6 +104,23 @@ describe('bad input', () => {
     expect(frozen.every((x) => x === 0.5)).toBe(true);
   });
 
+  it('a layer name with a line break or a bidi override is escaped: every message stays one line', async () => {
+    const name = 'a\nb\u202e';
+    const nan = [{ ...dense(3, 4), name } as Layer, { kind: 'relu' } as Layer, dense(4, 2)];
+    (nan[0] as { weight: Float32Array }).weight[0] = NaN;
+    const validation = (await balance(nan).catch((e) => e)) as ENormError;
+    expect(validation.message).toBe("layer 'a\\nb\\u202e' (dense): weight[0] is NaN");
+    expect(validation.details.layer).toBe(name); // the raw name, for programs
+
+    const direct = [{ ...dense(3, 5), name } as Layer, { ...dense(4, 2), name: 'next' } as Layer];
+    const viaName = (await balance(direct).catch((e) => e)) as ENormError;
+    expect(viaName.message).toBe("layer 'next' (dense): input width is 4 but its input 'a\\nb\\u202e' has 5");
+
+    const unknownInput = [dense(3, 4), { ...dense(4, 2), inputs: ['x\ny'] } as Layer];
+    const graph = (await balance(unknownInput).catch((e) => e)) as ENormError;
+    expect(graph.message).toBe("layer '#1': input 'x\\ny' is not the name of any layer");
+  });
+
   it('a valid ResNet-18 passes validation', async () => {
     await expect(ENorm.create(resnet18({ width: 4 }))).resolves.toBeInstanceOf(ENorm);
   });

@@ -1,5 +1,5 @@
 /** tfjs layer classes and how each becomes enorm layers. */
-import type { BarrierActivation, Layer, Padding } from '../../network/layers.js';
+import { BARRIER_ACTIVATIONS, type BarrierActivation, type Layer, type Padding, type WeightedLayer } from '../../network/layers.js';
 import { clean, describe, fail, quote, type Json } from '../shared.js';
 
 /** What a converter sees of one tfjs layer. */
@@ -34,10 +34,13 @@ function malformed(ctx: LayerCtx, key: string, value: unknown): never {
   return fail('E_MODEL', `${ctx.label} has a malformed ${key} ${describe(value)}`, ctx.name);
 }
 
-/** A Map, so that an activation named 'constructor' or '__proto__' finds nothing. */
-const BARRIERS: ReadonlyMap<string, BarrierActivation> = new Map(
-  (['sigmoid', 'tanh', 'softmax', 'elu', 'selu', 'softplus', 'relu6', 'swish', 'gelu'] as const).map((f) => [f, f]),
-);
+/** The tfjs name of each barrier activation; a new one fails to compile until it is named here. */
+const TFJS_ACTIVATION_NAMES = {
+  sigmoid: 'sigmoid', tanh: 'tanh', softmax: 'softmax', gelu: 'gelu', elu: 'elu', selu: 'selu', softplus: 'softplus', swish: 'swish', relu6: 'relu6',
+} as const satisfies Record<BarrierActivation, string>;
+
+/** tfjs activation name -> enorm's. A Map, so that an activation named 'constructor' or '__proto__' finds nothing. */
+const BARRIERS: ReadonlyMap<string, BarrierActivation> = new Map(BARRIER_ACTIVATIONS.map((f) => [TFJS_ACTIVATION_NAMES[f], f]));
 
 /**
  * The layers an activation becomes. Fused into another layer (`standalone` false) it is
@@ -97,34 +100,43 @@ function integerConfig(ctx: LayerCtx, key: string): number {
   return v as number;
 }
 
+/** `layer` with its bias (`units` values) when the config uses one, then its fused activation; `before` comes first. */
+function kernelLayers(ctx: LayerCtx, layer: WeightedLayer, units: number, before: Layer[] = []): Layer[] {
+  if (useBias(ctx)) layer.bias = ctx.weight('bias', [units]);
+  return [...before, layer, ...activation(ctx, ctx.config.activation, false)];
+}
+
 const dense: LayerSpec = {
   inRank: 2,
   convert(ctx) {
     const units = integerConfig(ctx, 'units');
     const [inputs] = ctx.weightShape('kernel');
-    const layer: Layer = { kind: 'dense', name: ctx.name, layout: 'io', shape: [inputs, units], weight: ctx.weight('kernel', [null, units]) };
-    if (useBias(ctx)) layer.bias = ctx.weight('bias', [units]);
-    return [layer, ...activation(ctx, ctx.config.activation, false)];
+    return kernelLayers(ctx, { kind: 'dense', name: ctx.name, layout: 'io', shape: [inputs, units], weight: ctx.weight('kernel', [null, units]) }, units);
   },
 };
 
-const conv2d: LayerSpec = {
-  inRank: 4,
-  outRank: 4,
-  convert(ctx) {
-    checkSpatial(ctx, true);
-    const filters = integerConfig(ctx, 'filters');
-    const [kh, kw] = pair(ctx, 'kernel_size');
-    const cin = ctx.weightShape('kernel')[2];
-    const layer: Layer = {
-      kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [kh, kw, cin, filters],
-      weight: ctx.weight('kernel', [kh, kw, null, filters]),
-      strides: pair(ctx, 'strides', [1, 1]), padding: padding(ctx),
-    };
-    if (useBias(ctx)) layer.bias = ctx.weight('bias', [filters]);
-    return [layer, ...activation(ctx, ctx.config.activation, false)];
-  },
-};
+/** A layer that reads NHWC maps (rank 4, channels_last; convolutions: no dilation or groups) and gives rank `outRank`. */
+function mapLayer(outRank: number, convolution: boolean, convert: (ctx: LayerCtx) => Layer[]): LayerSpec {
+  return {
+    inRank: 4,
+    outRank,
+    convert(ctx) {
+      checkSpatial(ctx, convolution);
+      return convert(ctx);
+    },
+  };
+}
+
+const convolution = (convert: (ctx: LayerCtx) => Layer[]): LayerSpec => mapLayer(4, true, convert);
+
+const conv2d = convolution((ctx) => {
+  const filters = integerConfig(ctx, 'filters');
+  const [kh, kw] = pair(ctx, 'kernel_size');
+  const cin = ctx.weightShape('kernel')[2];
+  const weight = ctx.weight('kernel', [kh, kw, null, filters]);
+  const layer: WeightedLayer = { kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [kh, kw, cin, filters], weight, strides: pair(ctx, 'strides', [1, 1]), padding: padding(ctx) };
+  return kernelLayers(ctx, layer, filters);
+});
 
 /** The depthwise part of DepthwiseConv2D / SeparableConv2D ('depthwise_kernel' [kh, kw, C, M]). */
 function depthwiseKernel(ctx: LayerCtx, name: string): Layer & { kind: 'depthwise-conv2d' } {
@@ -140,35 +152,20 @@ function depthwiseKernel(ctx: LayerCtx, name: string): Layer & { kind: 'depthwis
   };
 }
 
-const depthwiseConv2d: LayerSpec = {
-  inRank: 4,
-  outRank: 4,
-  convert(ctx) {
-    checkSpatial(ctx, true);
-    const layer = depthwiseKernel(ctx, ctx.name);
-    if (useBias(ctx)) layer.bias = ctx.weight('bias', [layer.shape[2] * layer.shape[3]]);
-    return [layer, ...activation(ctx, ctx.config.activation, false)];
-  },
-};
+const depthwiseConv2d = convolution((ctx) => {
+  const layer = depthwiseKernel(ctx, ctx.name);
+  return kernelLayers(ctx, layer, layer.shape[2] * layer.shape[3]);
+});
 
 /** SeparableConv2D = depthwise (strides, padding; no bias) then a 1x1 conv (bias, activation). */
-const separableConv2d: LayerSpec = {
-  inRank: 4,
-  outRank: 4,
-  convert(ctx) {
-    checkSpatial(ctx, true);
-    const filters = integerConfig(ctx, 'filters');
-    const depthwise = depthwiseKernel(ctx, `${ctx.name}/depthwise`);
-    const mid = depthwise.shape[2] * depthwise.shape[3];
-    const pointwise: Layer = {
-      kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [1, 1, mid, filters],
-      weight: ctx.weight('pointwise_kernel', [1, 1, mid, filters]),
-      strides: [1, 1], padding: 'valid',
-    };
-    if (useBias(ctx)) pointwise.bias = ctx.weight('bias', [filters]);
-    return [depthwise, pointwise, ...activation(ctx, ctx.config.activation, false)];
-  },
-};
+const separableConv2d = convolution((ctx) => {
+  const filters = integerConfig(ctx, 'filters');
+  const depthwise = depthwiseKernel(ctx, `${ctx.name}/depthwise`);
+  const mid = depthwise.shape[2] * depthwise.shape[3];
+  const weight = ctx.weight('pointwise_kernel', [1, 1, mid, filters]);
+  const pointwise: WeightedLayer = { kind: 'conv2d', name: ctx.name, layout: 'hwio', shape: [1, 1, mid, filters], weight, strides: [1, 1], padding: 'valid' };
+  return kernelLayers(ctx, pointwise, filters, [depthwise]);
+});
 
 const batchNorm: LayerSpec = {
   convert(ctx) {
@@ -186,27 +183,17 @@ const batchNorm: LayerSpec = {
 };
 
 function pool(kind: 'max-pool' | 'avg-pool'): LayerSpec {
-  return {
-    inRank: 4,
-    outRank: 4,
-    convert(ctx) {
-      checkSpatial(ctx, false);
-      const size = pair(ctx, 'pool_size', [2, 2]);
-      return [{ kind, name: ctx.name, size, strides: pair(ctx, 'strides', size), padding: padding(ctx) }];
-    },
-  };
+  return mapLayer(4, false, (ctx) => {
+    const size = pair(ctx, 'pool_size', [2, 2]);
+    return [{ kind, name: ctx.name, size, strides: pair(ctx, 'strides', size), padding: padding(ctx) }];
+  });
 }
 
 function globalPool(kind: 'global-avg-pool' | 'global-max-pool'): LayerSpec {
-  return {
-    inRank: 4,
-    outRank: 2,
-    convert(ctx) {
-      checkSpatial(ctx, false);
-      if (ctx.config.keepdims === true) ctx.unsupported('keepdims true');
-      return [{ kind, name: ctx.name }];
-    },
-  };
+  return mapLayer(2, false, (ctx) => {
+    if (ctx.config.keepdims === true) ctx.unsupported('keepdims true');
+    return [{ kind, name: ctx.name }];
+  });
 }
 
 const flatten: LayerSpec = {

@@ -1,0 +1,139 @@
+/**
+ * The float64 evaluator's kernels over feature maps: convolutions and pooling on NHWC maps
+ * ([batch, h, w, c]), with TF 'same' / 'valid' windows. Kernels come in their default layout
+ * (HWIO / HWCM) from geometry.ts, whatever the layer's own layout. Shapes were checked by the
+ * shape pass (forward-shapes.ts); these loops trust them.
+ */
+import type { LayerAt } from '../errors.js';
+import type { Tensor } from './forward-activations.js';
+import { pair, window2d, type Window } from './forward-shapes.js';
+import { kernelDims, toDefaultLayout } from './geometry.js';
+import type { Conv2DLayer, DepthwiseConv2DLayer, PoolLayer } from './layers.js';
+
+/** What a kernel knows of its call: the batch, where the layer is, and its output shape per example (from the shape pass). */
+export interface KernelCtx extends LayerAt {
+  batch: number;
+  out: number[];
+}
+
+/**
+ * Walks every output position and every kernel tap inside the (padded) input of an NHWC map:
+ * calls visit(output buffer, output offset, input offset of the tap's pixel, tap index ky*kw + kx) after
+ * filling the output position with the bias. Returns the output buffer. Only taps that land inside
+ * the input are visited (the ranges are clamped, not skipped one by one), so a window far larger
+ * than the input costs what the input holds, not what the window spans.
+ */
+function slideWindow(
+  x: Tensor, g: Window, kh: number, kw: number, cout: number, bias: Float32Array | undefined, batch: number,
+  visit: (out: Float64Array, o: number, xi: number, tap: number) => void,
+): Float64Array {
+  const [h, w, c] = x.shape;
+  const out = new Float64Array(batch * g.oh * g.ow * cout);
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      const y0 = oy * g.sh - g.padTop; // input row of tap ky = 0
+      const kyFrom = Math.max(0, -y0);
+      const kyTo = Math.min(kh, h - y0);
+      for (let ox = 0; ox < g.ow; ox++) {
+        const o = ((b * g.oh + oy) * g.ow + ox) * cout;
+        if (bias !== undefined) for (let co = 0; co < cout; co++) out[o + co] = bias[co];
+        const x0 = ox * g.sw - g.padLeft;
+        const kxFrom = Math.max(0, -x0);
+        const kxTo = Math.min(kw, w - x0);
+        for (let ky = kyFrom; ky < kyTo; ky++) {
+          for (let kx = kxFrom; kx < kxTo; kx++) visit(out, o, ((b * h + y0 + ky) * w + x0 + kx) * c, ky * kw + kx);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export function conv2d(layer: Conv2DLayer, [x]: Tensor[], ctx: KernelCtx): Tensor {
+  const d = kernelDims(layer);
+  const { kh, kw, cin, cout } = d;
+  const [h, w] = x.shape;
+  // HWIO kernel: element (ky, kx, i, o) at ((ky*kw + kx)*I + i)*O + o.
+  const k = toDefaultLayout(layer, d);
+  const g = window2d(h, w, kh, kw, layer.strides, layer.padding, ctx);
+  const out = slideWindow(x, g, kh, kw, cout, layer.bias, ctx.batch, (out, o, xi, tap) => {
+    const ki = tap * cin * cout;
+    for (let ci = 0; ci < cin; ci++) {
+      const xv = x.data[xi + ci];
+      if (xv === 0) continue;
+      const kr = ki + ci * cout;
+      for (let co = 0; co < cout; co++) out[o + co] += xv * k[kr + co];
+    }
+  });
+  return { data: out, shape: [g.oh, g.ow, cout] };
+}
+
+export function depthwiseConv2d(layer: DepthwiseConv2DLayer, [x]: Tensor[], ctx: KernelCtx): Tensor {
+  const [h, w, cin] = x.shape;
+  const d = kernelDims(layer, cin);
+  const { kh, kw, cout } = d;
+  const mult = cout / cin;
+  // HWCM kernel: element (ky, kx, c, m) at ((ky*kw + kx)*C + c)*M + m, output channel c*M + m.
+  const k = toDefaultLayout(layer, d);
+  const g = window2d(h, w, kh, kw, layer.strides, layer.padding, ctx);
+  const out = slideWindow(x, g, kh, kw, cout, layer.bias, ctx.batch, (out, o, xi, tap) => {
+    const ki = tap * cout;
+    for (let ci = 0; ci < cin; ci++) {
+      const xv = x.data[xi + ci];
+      const base = ci * mult;
+      for (let m = 0; m < mult; m++) out[o + base + m] += xv * k[ki + base + m];
+    }
+  });
+  return { data: out, shape: [g.oh, g.ow, cout] };
+}
+
+export function pool(layer: PoolLayer, [x]: Tensor[], ctx: KernelCtx): Tensor {
+  const [ph, pw] = pair(layer.size, ctx, 'size');
+  const [h, w, c] = x.shape;
+  const g = window2d(h, w, ph, pw, layer.strides ?? layer.size, layer.padding, ctx);
+  const isMax = layer.kind === 'max-pool';
+  const out = new Float64Array(ctx.batch * g.oh * g.ow * c);
+  const acc = new Float64Array(c);
+  for (let b = 0; b < ctx.batch; b++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      const y0 = oy * g.sh - g.padTop;
+      const yFrom = Math.max(0, y0);
+      const yTo = Math.min(h, y0 + ph);
+      for (let ox = 0; ox < g.ow; ox++) {
+        const x0 = ox * g.sw - g.padLeft;
+        const xFrom = Math.max(0, x0);
+        const xTo = Math.min(w, x0 + pw);
+        acc.fill(isMax ? -Infinity : 0);
+        // Only the valid (non-padded) elements: 'same' average pooling divides by their count, as TF does.
+        const count = (yTo - yFrom) * (xTo - xFrom);
+        for (let iy = yFrom; iy < yTo; iy++) {
+          for (let ix = xFrom; ix < xTo; ix++) {
+            const xi = ((b * h + iy) * w + ix) * c;
+            if (isMax) for (let ch = 0; ch < c; ch++) acc[ch] = Math.max(acc[ch], x.data[xi + ch]);
+            else for (let ch = 0; ch < c; ch++) acc[ch] += x.data[xi + ch];
+          }
+        }
+        const o = ((b * g.oh + oy) * g.ow + ox) * c;
+        for (let ch = 0; ch < c; ch++) out[o + ch] = isMax ? acc[ch] : acc[ch] / count;
+      }
+    }
+  }
+  return { data: out, shape: [g.oh, g.ow, c] };
+}
+
+export function globalPool(x: Tensor, ctx: KernelCtx, isMax: boolean): Tensor {
+  const [h, w, c] = x.shape;
+  const hw = h * w;
+  const out = new Float64Array(ctx.batch * c).fill(isMax ? -Infinity : 0);
+  for (let b = 0; b < ctx.batch; b++) {
+    for (let p = 0; p < hw; p++) {
+      const xi = (b * hw + p) * c;
+      for (let ch = 0; ch < c; ch++) {
+        const v = x.data[xi + ch];
+        out[b * c + ch] = isMax ? Math.max(out[b * c + ch], v) : out[b * c + ch] + v;
+      }
+    }
+    if (!isMax) for (let ch = 0; ch < c; ch++) out[b * c + ch] /= hw;
+  }
+  return { data: out, shape: [c] };
+}
