@@ -96,8 +96,8 @@ export interface Backend {
 
 /**
  * A kernel set whose memory lives on a device (a GPU): kernel calls are recorded and run later,
- * and nothing can be read back synchronously. The engine runs its cycle on it unchanged; moving
- * tensors in and out is the caller's business (see engine/webgpu and enorm/tfjs).
+ * and nothing can be read back synchronously. The engine replays its cycle schedules on it
+ * unchanged; engine/webgpu/step.ts (DeviceStep) moves the tensors in and out and checks them.
  */
 export interface DeviceBackend {
   readonly name: 'webgpu';

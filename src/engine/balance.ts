@@ -4,7 +4,7 @@ import { ENorm, type GroupScales } from './enorm.js';
 import { converge } from '../plan/converge.js';
 import type { Barrier } from '../plan/ir.js';
 import type { BalanceOptions } from '../plan/options.js';
-import { prepare } from '../plan/prepare.js';
+import { prepare, type Prepared } from '../plan/prepare.js';
 
 export interface BalanceReport {
   /** E = sum over weight tensors of ||W||_p^p (plus biases with includeBiases), before the first cycle. */
@@ -30,7 +30,11 @@ export interface BalanceReport {
  */
 export async function balance(net: Network, options: BalanceOptions = {}): Promise<BalanceReport> {
   // One read and one resolution of the options: onCycle is the function that was checked.
-  const prepared = prepare(net, options);
+  return balancePrepared(prepare(net, options));
+}
+
+/** `balance` of a network that prepare() already read, validated and planned (the CLI prepares once). */
+export async function balancePrepared(prepared: Prepared): Promise<BalanceReport> {
   const engine = await ENorm.fromPrepared(prepared);
   try {
     const energyBefore = engine.energy();

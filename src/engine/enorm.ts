@@ -1,17 +1,17 @@
 import { ENormError } from '../errors.js';
 import type { Network } from '../network/layers.js';
-import { CrossMode, MAX_HOST_BYTES, type Backend, type CycleKernels, type DeviceBackend, type Kernels } from './backend.js';
-import { planFusion, type CrossIndex, type ViewRef } from './fusion.js';
+import { MAX_HOST_BYTES, type Backend, type CycleKernels, type DeviceBackend, type Kernels } from './backend.js';
 import { checkFits, layoutEngine, type Layout } from './layout.js';
 import { disposedError, disposedKernels, disposeSymbol } from './memory.js';
-import type { Plan, View } from '../plan/ir.js';
+import type { Plan, TensorSlot } from '../plan/ir.js';
 import type { ENormOptions, ResolvedOptions } from '../plan/options.js';
 import { prepare, type Prepared } from '../plan/prepare.js';
+import { compileSchedules, type Schedules, type Step } from './schedule.js';
 import { createBackend } from './select.js';
 import { checkArrays, nonFiniteError, overflowError } from './tensor-errors.js';
 
 export { nonFiniteError, overflowError };
-export { balance, type BalanceReport } from './balance.js';
+export { balance, balancePrepared, type BalanceReport } from './balance.js';
 
 /** Cumulative scale d of every unit of one group since the engine was created. */
 export interface GroupScales {
@@ -20,36 +20,8 @@ export interface GroupScales {
   scales: Float64Array;
 }
 
-/** A view resolved to byte pointers: one kernel call's arguments. */
-interface BoundView {
-  w: number;
-  outer: number;
-  outerStride: number;
-  count: number;
-  inner: number;
-  /** Byte offsets of this view's units inside its group's f64 sums and the f32 scale vectors. */
-  acc: number;
-  sc: number;
-  companions: number[];
-  /** Rescaling this view also sums the partner view's |w|^p into the partner group's sums. */
-  fuse: { partner: BoundView; sums: number; cross: CrossIndex } | null;
-  /** This view's sums were already added by its partner's pass since they were last used. */
-  ready: boolean;
-}
-interface BoundGroup {
-  size: number;
-  /** A = sum |incoming|^p and B = sum |outgoing|^p per unit (f64); zero between uses. */
-  incoming: number;
-  outgoing: number;
-  costWriters: BoundView[];
-  writers: BoundView[];
-  readers: BoundView[];
-  total: Float64Array;
-}
-
 /** Every public method; after dispose() each is an own property that throws E_STATE (cycle() itself stays check-free). */
-const ENGINE_METHODS = ['upload', 'arrayPointers', 'discardSums', 'download', 'cycle', 'energy', 'step', 'scales', 'resetScales'] as const;
-
+const ENGINE_METHODS = ['upload', 'arrayPointers', 'discardSums', 'download', 'cycle', 'energy', 'step', 'scales'] as const;
 
 /**
  * A network bound to a kernel backend, with its plan and scratch memory laid out once, for
@@ -57,24 +29,29 @@ const ENGINE_METHODS = ['upload', 'arrayPointers', 'discardSums', 'download', 'c
  *
  * The engine works on its own copy of the tensors: `upload()` copies the network's arrays in,
  * `cycle()` balances the copy, `download()` writes it back. `step()` does all three.
- * On a DeviceBackend (`ENorm.onDevice`) only `cycle()` runs here; the caller moves tensors
- * between its device buffers and `tensorPointers` / `companionPointers`.
+ * On a DeviceBackend (`ENorm.onDevice`) only `cycle()` runs here, and the plan keeps no host
+ * array; enorm/webgpu's `DeviceStep` moves the tensors in and out and checks them.
  */
 export class ENorm {
+  /**
+   * The plan. On a device engine its tensors carry no host arrays: `data` and every companion
+   * are empty Float32Arrays (the values live in device memory; `lengths[i]` is the element count).
+   */
   readonly plan: Plan;
   readonly backend: Backend | DeviceBackend;
   readonly options: Readonly<ResolvedOptions>;
   /** Byte offset of every plan tensor in backend memory, and of each of its companions. */
   readonly tensorPointers: readonly number[];
   readonly companionPointers: readonly (readonly number[])[];
+  /** Element count of every plan tensor (and of each companion) when memory was laid out: upload / download refuse other lengths. */
+  readonly lengths: readonly number[];
   private k: CycleKernels;
-  private readonly groups: BoundGroup[];
-  private readonly sums: number;
-  private readonly sumsBytes: number;
+  /** The cycle compiled once (schedule.ts), and the one the next cycle() replays. */
+  private readonly schedules: Schedules;
+  private next: Step[];
+  /** Cumulative scale of every unit of group g (host engines). */
+  private readonly totals: Float64Array[];
   private readonly d: number;
-  private readonly dInv: number;
-  /** Element count of every plan tensor when memory was laid out: upload / download refuse other lengths. */
-  private readonly lengths: readonly number[];
   /** The host backend's memory as f32; null on a device backend or once disposed. */
   private f32: Float32Array | null;
   private disposed = false;
@@ -109,15 +86,21 @@ export class ENorm {
 
   /**
    * An engine whose memory is on a device: validates and plans as `create`, reserves the device
-   * memory, and leaves every tensor, sum and scale at zero until the caller writes them.
+   * memory, and leaves every tensor, sum and scale at zero until the caller writes them. It keeps
+   * no reference to the network's arrays (see `plan`).
    */
   static onDevice(net: Network, backend: DeviceBackend, options: Omit<ENormOptions, 'backend'> = {}): ENorm {
-    const { plan, options: resolved } = prepare(net, options);
+    return ENorm.onDevicePrepared(prepare(net, options), backend);
+  }
+
+  /** As `onDevice`, from what prepare() returned (DeviceStep reads the arrays' owners first). @internal */
+  static onDevicePrepared({ plan, options: resolved }: Prepared, backend: DeviceBackend): ENorm {
     return new ENorm(plan, backend, resolved, layoutEngine(plan));
   }
 
   private constructor(plan: Plan, backend: Backend | DeviceBackend, options: ResolvedOptions, layout: Layout) {
-    this.plan = plan;
+    const host = 'buffer' in backend;
+    this.plan = host ? plan : withoutArrays(plan);
     this.backend = backend;
     this.options = options;
     this.k = backend.kernels;
@@ -125,56 +108,13 @@ export class ENorm {
 
     // Byte pointers: base + offset, plain numbers (< 2^32 on a host backend, checked by checkFits / reserve).
     const at = backend.reserve(layout.bytes);
-    this.sums = at;
-    this.sumsBytes = layout.sumsBytes;
     this.d = at + layout.d;
-    this.dInv = at + layout.dInv;
     this.tensorPointers = layout.tensors.map((offset) => at + offset);
     this.companionPointers = layout.companions.map((list) => list.map((offset) => at + offset));
-    this.f32 = 'buffer' in backend ? new Float32Array(backend.buffer) : null;
-
-    const bind = (v: View): BoundView => ({
-      w: this.tensorPointers[v.tensor] + 4 * v.start,
-      outer: v.outer,
-      outerStride: v.outerStride,
-      count: v.count,
-      inner: v.inner,
-      acc: 8 * v.unitStart,
-      sc: 4 * v.unitStart,
-      companions: this.companionPointers[v.tensor].map((p) => p + 4 * v.start),
-      fuse: null,
-      ready: false,
-    });
-    this.groups = plan.groups.map((g, gi) => {
-      const incoming = at + layout.groupSums[gi].incoming;
-      const outgoing = at + layout.groupSums[gi].outgoing;
-      const writers = g.writers.map(bind);
-      return {
-        size: g.size,
-        incoming,
-        outgoing,
-        costWriters: writers.filter((_, i) => g.writers[i].inCost),
-        writers,
-        readers: g.readers.map(bind),
-        total: new Float64Array(g.size).fill(1),
-      };
-    });
-    // A tensor between exactly two groups is read and written once per rescaling instead of twice;
-    // a cost view alone on its tensor sums its own units for its group's next step while rescaling.
-    const side = ({ group, role, index }: ViewRef) => {
-      const g = this.groups[group];
-      return role === 'writer' ? { view: g.writers[index], sums: g.incoming } : { view: g.readers[index], sums: g.outgoing };
-    };
-    const fusion = planFusion(plan);
-    for (const { sides, cross } of fusion.pairs) {
-      const [p, q] = sides.map(side);
-      p.view.fuse = { partner: q.view, sums: q.sums + q.view.acc, cross: cross[0] };
-      q.view.fuse = { partner: p.view, sums: p.sums + p.view.acc, cross: cross[1] };
-    }
-    for (const ref of fusion.singles) {
-      const { view, sums } = side(ref);
-      view.fuse = { partner: view, sums: sums + view.acc, cross: { mode: CrossMode.unit, a: 1, b: view.count } };
-    }
+    this.f32 = host ? new Float32Array(backend.buffer) : null;
+    this.totals = plan.groups.map((g) => new Float64Array(g.size).fill(1));
+    this.schedules = compileSchedules({ plan, layout, base: at, p: options.p, c: options.c, recordScales: host });
+    this.next = this.schedules.fresh;
   }
 
   /**
@@ -200,10 +140,13 @@ export class ENorm {
     return [this.tensorPointers[i], ...this.companionPointers[i]];
   }
 
-  /** Voids the sums gathered from earlier weights; call after new values are written to engine memory. */
+  /**
+   * The weights in engine memory were replaced: the next cycle() runs the fresh schedule, which
+   * zeroes the sums and computes each from the new weights. upload() and DeviceStep.record call
+   * it; kept public for callers that write engine memory themselves.
+   */
   discardSums(): void {
-    this.k.zero(this.sums, this.sumsBytes);
-    for (const g of this.groups) for (const v of [...g.writers, ...g.readers]) v.ready = false;
+    this.next = this.schedules.fresh;
   }
 
   /**
@@ -230,57 +173,39 @@ export class ENorm {
   }
 
   /**
-   * One ENorm cycle (docs/ALGORITHM.md section 3), Gauss-Seidel over the groups in order. For each group:
-   *   A_i = sum |incoming_i|^p,  B_i = sum |outgoing_i|^p      (read from the current weights)
-   *   d_i = (B_i / A_i)^(1/(2p)) / sqrt(c)                       (1 for dead units)
-   *   incoming_i *= d_i,  outgoing_i /= d_i                       (companions move inversely)
+   * One ENorm cycle (docs/ALGORITHM.md section 3): replays the compiled schedule (schedule.ts),
+   * the fresh one after the weights were replaced, else the steady one. Only the choice of the
+   * next schedule changes.
    */
   cycle(): void {
-    const { k, d, dInv } = this;
-    const { p, c } = this.options;
-    for (const g of this.groups) {
-      for (const v of g.costWriters) this.sum(v, g.incoming, p);
-      for (const v of g.readers) this.sum(v, g.outgoing, p);
-      k.solveScales(g.incoming, g.outgoing, g.size, p, c, d, dInv);
-      k.zero(g.incoming, 8 * g.size);
-      k.zero(g.outgoing, 8 * g.size);
-      for (const v of g.writers) this.rescale(v, d, dInv);
-      for (const v of g.readers) this.rescale(v, dInv, d);
-      this.recordScales(g);
+    const { k } = this;
+    for (const s of this.next) {
+      switch (s.op) {
+        case 'accumulate': k.accumulate(s.w, s.outer, s.outerStride, s.count, s.inner, s.acc, s.p); break;
+        case 'scale': k.scale(s.w, s.outer, s.outerStride, s.count, s.inner, s.s); break;
+        case 'scaleAccumulate': k.scaleAccumulate(s.w, s.outer, s.outerStride, s.count, s.inner, s.s, s.acc, s.p, s.mode, s.a, s.b); break;
+        case 'solve': k.solveScales(s.incoming, s.outgoing, s.size, s.p, s.c, s.d, s.dInv); break;
+        case 'zero': k.zero(s.ptr, s.bytes); break;
+        case 'recordScales': this.recordScales(s.group); break;
+      }
     }
+    this.next = this.schedules.steady;
   }
 
-  /** total_i *= d_i, where the host can read d (a device engine keeps no totals). */
-  private recordScales(g: BoundGroup): void {
-    if (!this.f32) return;
+  /** total_i *= d_i for the units of group g, read from host memory. */
+  private recordScales(g: number): void {
     this.refreshViews();
+    const f32 = this.f32!;
+    const total = this.totals[g];
     const d0 = this.d >>> 2;
-    for (let i = 0; i < g.size; i++) g.total[i] *= this.f32[d0 + i];
-  }
-
-  /** Adds the view's |w|^p to its group's sums, unless its partner's pass already did. */
-  private sum(v: BoundView, sums: number, p: number): void {
-    if (v.ready) v.ready = false;
-    else this.k.accumulate(v.w, v.outer, v.outerStride, v.count, v.inner, sums + v.acc, p);
-  }
-
-  /** The view times s (summing its partner's |w|^p on the way when fused); its companions times the inverse. */
-  private rescale(v: BoundView, s: number, inverse: number): void {
-    if (v.fuse) {
-      const { cross } = v.fuse;
-      this.k.scaleAccumulate(v.w, v.outer, v.outerStride, v.count, v.inner, s + v.sc, v.fuse.sums, this.options.p, cross.mode, cross.a, cross.b);
-      v.fuse.partner.ready = true;
-    } else {
-      this.k.scale(v.w, v.outer, v.outerStride, v.count, v.inner, s + v.sc);
-    }
-    for (const m of v.companions) this.k.scale(m, v.outer, v.outerStride, v.count, v.inner, inverse + v.sc);
+    for (let i = 0; i < total.length; i++) total[i] *= f32[d0 + i];
   }
 
   /** E = sum over cost tensors of sum |w|^p, on the engine's copy. */
   energy(): number {
     const { k } = this.host('energy');
     let e = 0;
-    this.plan.tensors.forEach((t, i) => { if (t.cost) e += k.energy(this.tensorPointers[i], t.data.length, this.options.p); });
+    this.plan.tensors.forEach((t, i) => { if (t.cost) e += k.energy(this.tensorPointers[i], this.lengths[i], this.options.p); });
     return e;
   }
 
@@ -291,14 +216,10 @@ export class ENorm {
     this.download();
   }
 
-  /** Cumulative scale of every unit since creation (or the last resetScales). */
+  /** Cumulative scale of every unit since the engine was created. */
   scales(): GroupScales[] {
     this.host('scales');
-    return this.plan.groups.map((g, i) => ({ group: g.name, layers: [...g.layers], scales: Float64Array.from(this.groups[i].total) }));
-  }
-
-  resetScales(): void {
-    for (const g of this.groups) g.total.fill(1);
+    return this.plan.groups.map((g, i) => ({ group: g.name, layers: [...g.layers], scales: Float64Array.from(this.totals[i]) }));
   }
 
   /** Number of units the engine balances. */
@@ -346,4 +267,12 @@ export class ENorm {
     this.refreshViews();
     return { k: (this.backend as Backend).kernels, f32: this.f32 };
   }
+}
+
+const NO_ARRAY = new Float32Array(0);
+
+/** The plan without the network's arrays: what a device engine keeps (names, roles, views). */
+function withoutArrays(plan: Plan): Plan {
+  const tensors = plan.tensors.map((t): TensorSlot => ({ ...t, data: NO_ARRAY, companions: t.companions.map(() => NO_ARRAY) }));
+  return { ...plan, tensors };
 }

@@ -34,6 +34,20 @@ function sumRun(m: Float32Array, k0: number, n: number, p: number): number {
   return s;
 }
 
+/** a[a0 + i] += |m[r + i]|^p for i < count (one unit per element: inner = 1). */
+function addPowers(m: Float32Array, r: number, count: number, a: Float64Array, a0: number, p: number): void {
+  if (p === 2) {
+    for (let i = 0; i < count; i++) {
+      const x = m[r + i];
+      a[a0 + i] += x * x;
+    }
+  } else if (p === 1) {
+    for (let i = 0; i < count; i++) a[a0 + i] += Math.abs(m[r + i]);
+  } else {
+    for (let i = 0; i < count; i++) a[a0 + i] += Math.pow(Math.abs(m[r + i]), p);
+  }
+}
+
 /**
  * Scales m[k0..k0+n) by f in place (one f32 rounding: the f64 product of two f32 is exact) and
  * returns sum |new|^p in f64.
@@ -77,29 +91,11 @@ export function createJsBackend(): Backend {
 
   const kernels: Kernels = {
     accumulate(w, outer, outerStride, count, inner, acc, p) {
-      const m = f32;
-      const a = f64;
-      const w0 = w >>> 2;
       const a0 = acc >>> 3;
-      if (inner === 1) {
-        for (let o = 0; o < outer; o++) {
-          const r = w0 + o * outerStride;
-          if (p === 2) {
-            for (let i = 0; i < count; i++) {
-              const x = m[r + i];
-              a[a0 + i] += x * x;
-            }
-          } else if (p === 1) {
-            for (let i = 0; i < count; i++) a[a0 + i] += Math.abs(m[r + i]);
-          } else {
-            for (let i = 0; i < count; i++) a[a0 + i] += Math.pow(Math.abs(m[r + i]), p);
-          }
-        }
-      } else if (inner > 1) {
-        for (let o = 0; o < outer; o++) {
-          let u = w0 + o * outerStride;
-          for (let i = 0; i < count; i++, u += inner) a[a0 + i] += sumRun(m, u, inner, p);
-        }
+      for (let o = 0; o < outer; o++) {
+        const row = (w >>> 2) + o * outerStride;
+        if (inner === 1) addPowers(f32, row, count, f64, a0, p);
+        else if (inner > 1) for (let i = 0, u = row; i < count; i++, u += inner) f64[a0 + i] += sumRun(f32, u, inner, p);
       }
     },
 

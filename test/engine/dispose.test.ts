@@ -45,7 +45,6 @@ describe('dispose()', () => {
       ['step', () => engine.step()],
       ['energy', () => engine.energy()],
       ['scales', () => engine.scales()],
-      ['resetScales', () => engine.resetScales()],
       ['discardSums', () => engine.discardSums()],
       ['arrayPointers', () => engine.arrayPointers(0)],
       ['units', () => engine.units],

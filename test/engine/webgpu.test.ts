@@ -3,7 +3,12 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENorm } from '../../src/engine/enorm.js';
+import { prepare } from '../../src/plan/prepare.js';
 import { WebGPUBackend } from '../../src/engine/webgpu/backend.js';
+import { DeviceStep } from '../../src/webgpu.js';
+import { isENormError, type ENormError } from '../../src/errors.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Network } from '../../src/network/layers.js';
 import { balanceReference } from '../../src/reference/reference.js';
 import { buildArchitecture, type ArchitectureSpec, type ConvOp, type DenseOp } from '../helpers/architectures.js';
@@ -135,7 +140,8 @@ const CYCLES = 5;
 async function cyclesOnDevice(net: Network, options: { p: number; c: number; includeBiases: boolean; residual: 'complete' | 'blocks' }) {
   const gpu = await WebGPUBackend.create(device);
   const engine = ENorm.onDevice(net, gpu, options);
-  const { tensors } = engine.plan;
+  // The device engine's plan keeps no host arrays; the same plan, with them, for the copy-in.
+  const { tensors } = prepare(net, options).plan;
   tensors.forEach((t, i) => {
     device.queue.writeBuffer(gpu.memory, engine.tensorPointers[i], t.data as Float32Array<ArrayBuffer>);
     t.companions.forEach((m, j) => device.queue.writeBuffer(gpu.memory, engine.companionPointers[i][j], m as Float32Array<ArrayBuffer>));
@@ -189,5 +195,140 @@ describe('the engine on WebGPU', () => {
     for (const call of [() => engine.upload(), () => engine.download(), () => engine.energy(), () => engine.step(), () => engine.scales()]) {
       expect(call).toThrow(/needs a host backend/);
     }
+  });
+});
+
+/** A STORAGE | COPY_SRC | COPY_DST buffer holding `a`. */
+function bufferWith(a: Float32Array): GPUBuffer {
+  const b = device.createBuffer({ size: Math.max(4, a.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(b, 0, a as Float32Array<ArrayBuffer>);
+  return b;
+}
+
+/** The network's arrays in the step's slot order, found through keyOf (plan tensor, then its companions). */
+async function stepWithArrays(net: Network, options: Parameters<typeof DeviceStep.create>[2] = {}) {
+  const step = await DeviceStep.create(net, device, { ...options, keyOf: (array: Float32Array) => Float32Array.from(array) });
+  return { step, arrays: step.slots.map((s) => s.key) };
+}
+
+/** record() from sources to targets, submitted, and its status. */
+async function recordOnce(step: DeviceStep<unknown>, sources: GPUBuffer[], targets: GPUBuffer[]) {
+  const encoder = device.createCommandEncoder();
+  const pending = step.record(encoder, sources, targets);
+  device.queue.submit([encoder.finish()]);
+  return pending.status();
+}
+
+const readAll = (buffers: GPUBuffer[], lengths: number[]) => Promise.all(buffers.map(async (b, k) => new Float32Array(await readBuffer(device, b, 0, 4 * lengths[k]))));
+
+describe('DeviceStep: one checked cycle recorded into a command encoder', () => {
+  const denseNet = () => buildArchitecture({ seed: 5, torch: false, conv: ['conv', 'bn', 'relu'], neck: 'flatten', dense: ['dense-relu', 'dense-residual'], momentum: true });
+
+  it('CYCLES records, ping-pong between two buffer sets, match the float64 reference; the sources keep their values', async () => {
+    const { net } = denseNet();
+    const options = { p: 2, c: 1.2, includeBiases: false, residual: 'complete' as const };
+    const ref = balanceReference(net, { ...options, maxCycles: CYCLES, tolerance: 0 });
+    const { step, arrays } = await stepWithArrays(net, options);
+    expect(step.slots.map((s) => s.length)).toEqual(arrays.map((a) => a.length));
+    expect(step.slots.filter((s) => s.companion >= 0).length).toBeGreaterThan(0);
+    const a = arrays.map(bufferWith);
+    const b = arrays.map((x) => bufferWith(new Float32Array(x.length)));
+    for (let k = 0; k < CYCLES; k++) {
+      const [from, to] = k % 2 ? [b, a] : [a, b];
+      expect(await recordOnce(step, from, to)).toEqual({ ok: true });
+      if (k === 0) expect(await readAll(a, step.slots.map((s) => s.length))).toEqual(arrays); // sources untouched
+    }
+    const out = await readAll(CYCLES % 2 ? b : a, step.slots.map((s) => s.length));
+    step.slots.forEach((s, k) => {
+      const want = s.companion < 0 ? ref.tensors[s.tensor] : ref.companions[s.tensor][s.companion];
+      expect(maxRelDiff(out[k], want), `${s.layer} ${s.name}`).toBeLessThan(1e-4);
+    });
+    step.destroy();
+  });
+
+  it('a NaN input is E_NONFINITE naming layer, tensor and index; an overflow is E_OVERFLOW; the sources are unchanged', async () => {
+    const { net } = denseNet();
+    const { step, arrays } = await stepWithArrays(net);
+    const k = step.slots.findIndex((s) => s.name === 'weight' && s.length > 7);
+    const broken = arrays.map((x, i) => (i === k ? Float32Array.from(x, (v, j) => (j === 7 ? NaN : v)) : x));
+    const sources = broken.map(bufferWith);
+    const targets = arrays.map((x) => bufferWith(new Float32Array(x.length)));
+    const bad = await recordOnce(step, sources, targets);
+    expect(bad.ok).toBe(false);
+    const e = (bad as { error: ENormError }).error;
+    expect(isENormError(e)).toBe(true);
+    expect(e.code).toBe('E_NONFINITE');
+    expect(e.details).toMatchObject({ layer: step.slots[k].layer, tensor: 'weight', index: 7 });
+    expect(e.message).toMatch(new RegExp(String.raw`layer '${step.slots[k].layer}' weight\[7\] is not finite before rescaling`));
+    expect((await readAll(sources, step.slots.map((s) => s.length)))[k][7]).toBeNaN();
+    step.destroy();
+
+    const over = await stepWithArrays(net, { c: 1e-80 });
+    const status = await recordOnce(over.step, over.arrays.map(bufferWith), over.arrays.map((x) => bufferWith(new Float32Array(x.length))));
+    expect(status.ok).toBe(false);
+    expect((status as { error: ENormError }).error.code).toBe('E_OVERFLOW');
+    expect((status as { error: ENormError }).error.message).toMatch(/became non-finite while rescaling/);
+    // The next record works again (fresh schedule, clean status).
+    const ok = await stepWithArrays(net);
+    expect(await recordOnce(ok.step, ok.arrays.map(bufferWith), ok.arrays.map((x) => bufferWith(new Float32Array(x.length))))).toEqual({ ok: true });
+    expect(await recordOnce(over.step, over.arrays.map(bufferWith), over.arrays.map((x) => bufferWith(new Float32Array(x.length))))).toMatchObject({ ok: false });
+    over.step.destroy();
+    ok.step.destroy();
+  });
+
+  it('refuses buffers that do not match the slots (E_SHAPE), a record before the last status (E_STATE), a lost device (E_DEVICE)', async () => {
+    const { net } = denseNet();
+    const { step, arrays } = await stepWithArrays(net);
+    const full = arrays.map(bufferWith);
+    const encoder = device.createCommandEncoder();
+    const code = (fn: () => unknown) => { try { fn(); } catch (e) { return (e as ENormError).code; } return 'none'; };
+    expect(code(() => step.record(encoder, full.slice(1), full))).toBe('E_SHAPE');
+    const small = full.map((b, k) => (k === 2 ? bufferWith(new Float32Array(1)) : b));
+    expect(code(() => step.record(encoder, full, small))).toBe('E_SHAPE');
+    const pending = step.record(encoder, full, full.map((b) => bufferWith(new Float32Array(b.size / 4))));
+    expect(code(() => step.record(device.createCommandEncoder(), full, full))).toBe('E_STATE');
+    device.queue.submit([encoder.finish()]);
+    expect((await pending.status()).ok).toBe(true);
+    step.destroy();
+    expect(code(() => step.record(device.createCommandEncoder(), full, full))).toBe('E_STATE');
+
+    const own = await gpuDevice();
+    const lost = await DeviceStep.create(net, own);
+    own.destroy();
+    await own.lost;
+    const b = arrays.map(() => own.createBuffer({ size: 4, usage: GPUBufferUsage.COPY_SRC }));
+    expect(code(() => lost.record(own.createCommandEncoder(), b, b))).toBe('E_DEVICE');
+  });
+
+  it('kernels the device rejects are E_DEVICE', async () => {
+    const fake = {
+      ...Object.fromEntries(['createBindGroupLayout', 'createPipelineLayout', 'createShaderModule', 'pushErrorScope'].map((k) => [k, () => ({})])),
+      createComputePipelineAsync: () => Promise.reject(new Error('no such entry point')),
+      popErrorScope: () => Promise.resolve(null),
+      limits: device.limits,
+      lost: new Promise(() => {}),
+    } as unknown as GPUDevice;
+    const e = await WebGPUBackend.create(fake).catch((x: unknown) => x as ENormError);
+    expect(isENormError(e)).toBe(true);
+    expect([(e as ENormError).code, (e as ENormError).message]).toEqual(['E_DEVICE', "the WebGPU device rejected enorm's kernels: no such entry point"]);
+  });
+
+  it("keeps no reference to the network's arrays: a WeakRef to one is cleared by gc once only the step is kept", async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const make = async () => {
+      const { net } = denseNet();
+      const weight = (net.find((l) => l.kind === 'dense') as { weight: Float32Array }).weight;
+      return { step: await DeviceStep.create(net, device), ref: new WeakRef(weight) };
+    };
+    const { step, ref } = await make();
+    // A few rounds: an object allocated during incremental marking survives the GC that finishes it.
+    for (let round = 0; round < 5 && ref.deref() !== undefined; round++) {
+      await new Promise((r) => setTimeout(r, 0));
+      gc();
+    }
+    expect(ref.deref()).toBeUndefined();
+    expect(step.engine.units).toBeGreaterThan(0);
+    step.destroy();
   });
 });

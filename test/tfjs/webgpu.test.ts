@@ -3,7 +3,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { enormStep } from '../../src/tfjs/index.js';
 import { describeAdapter } from '../../scripts/webgpu-node.js';
 import { useWebGPU } from '../helpers/webgpu.js';
+import { ENormError } from '../../src/errors.js';
 import { checkFrozenKept, checkNonFiniteRefused, checkOverflowRefused, checkStepPreserves, convBn, he, maxRelDiff, mlp, MODELS, trained, trainedChain, trainWithENorm } from './models.js';
+
+const weightValues = (model: tf.LayersModel) => Promise.all(model.weights.map(async (w) => Array.from(await w.read().data())));
 
 /** Counts tfjs's readbacks (read, readSync, readToGPU) on the active backend while `body` runs. */
 async function countReadbacks(body: () => Promise<void>): Promise<number> {
@@ -69,6 +72,36 @@ describe('enormStep on the tfjs webgpu backend (Dawn; SwiftShader without a GPU)
 
   it('a rescaling that overflows float32 is E_OVERFLOW naming the layer, and no variable changes', async () => {
     await checkOverflowRefused();
+  });
+
+  it("tfjs internals that are not there or not GPUBuffers are E_DEVICE; a non-webgpu backend is E_OPTION; nothing changes", async () => {
+    const { model, optimizer } = await trained(mlp, [8], 1);
+    await enormStep(model, { optimizer });
+    const before = await weightValues(model);
+    const tb = tf.backend() as unknown as { tensorMap: { get(id: object): { resource?: unknown } }; uploadToGPU?: unknown };
+    const codeOf = (e: unknown) => (e instanceof ENormError ? e.code : String(e));
+    // A resource that is not a GPUBuffer (a texture, say): refused before anything is recorded.
+    const get = tb.tensorMap.get;
+    tb.tensorMap.get = function (id: object) {
+      const info = get.call(this, id);
+      return info && { ...info, resource: { width: 4, height: 4 } };
+    };
+    const notBuffer = await enormStep(model, { optimizer }).catch((e: unknown) => e);
+    tb.tensorMap.get = get;
+    expect(codeOf(notBuffer)).toBe('E_DEVICE');
+    expect((notBuffer as Error).message).toMatch(/not a GPUBuffer/);
+    // A tfjs webgpu build without the internals the shim needs.
+    tb.uploadToGPU = undefined;
+    const missing = await enormStep(model, { optimizer }).catch((e: unknown) => e);
+    delete tb.uploadToGPU;
+    expect(codeOf(missing)).toBe('E_DEVICE');
+    expect((missing as Error).message).toMatch(/lacks uploadToGPU/);
+    expect(await weightValues(model)).toEqual(before);
+    await enormStep(model, { optimizer }); // and the step works again
+    await tf.setBackend('cpu');
+    const wrong = await enormStep(model, { optimizer, cycleOn: 'webgpu' }).catch((e: unknown) => e);
+    await tf.setBackend('webgpu');
+    expect(codeOf(wrong)).toBe('E_OPTION');
   });
 
   it.each([

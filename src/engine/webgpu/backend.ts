@@ -6,7 +6,7 @@
 import { ENormError } from '../../errors.js';
 import { CrossMode, type CycleKernels, type DeviceBackend } from '../backend.js';
 import { align16 } from '../memory.js';
-import { Param, PARAM_WORDS, SHADERS, SUM_CHUNK, WORKGROUP, type ShaderName } from './shaders.js';
+import { packParams, PARAM_WORDS, SHADERS, SUM_CHUNK, WORKGROUP, type ParamValues, type ShaderName } from './shaders.js';
 
 /** Bytes between parameter blocks: WebGPU's largest allowed minUniformBufferOffsetAlignment. */
 const PARAM_STRIDE = 256;
@@ -17,8 +17,6 @@ interface Call {
   params: Uint32Array;
   workgroups: number;
 }
-
-const f32Bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
 
 export class WebGPUBackend implements DeviceBackend {
   readonly name = 'webgpu' as const;
@@ -39,6 +37,8 @@ export class WebGPUBackend implements DeviceBackend {
   private calls: Call[] = [];
   private statusSlots = 0;
   private statusPending = false;
+  /** Why the device was lost, once it was. */
+  private lostReason: string | null = null;
 
   /** Compiles the kernels on `device` (for tfjs: the webgpu backend's own device). */
   static async create(device: GPUDevice): Promise<WebGPUBackend> {
@@ -52,16 +52,19 @@ export class WebGPUBackend implements DeviceBackend {
     });
     const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
     device.pushErrorScope('validation');
-    const entries = await Promise.all(
+    const compiled = await Promise.all(
       (Object.keys(SHADERS) as ShaderName[]).map(async (name) => {
         const module = device.createShaderModule({ code: SHADERS[name], label: `enorm-${name}` });
         const pipeline = await device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module, entryPoint: 'main' }, label: `enorm-${name}` });
         return [name, pipeline] as const;
       }),
-    );
+    ).catch((e: unknown) => e as Error); // a GPUPipelineError rejects instead of reaching the scope
     const error = await device.popErrorScope();
-    if (error) throw new ENormError('E_OPTION', `the WebGPU device rejected enorm's kernels: ${error.message}`);
-    return new WebGPUBackend(device, layout, Object.fromEntries(entries) as Record<ShaderName, GPUComputePipeline>);
+    if (error || !Array.isArray(compiled)) {
+      const why = error?.message ?? (compiled as Error).message;
+      throw new ENormError('E_DEVICE', `the WebGPU device rejected enorm's kernels: ${why}`);
+    }
+    return new WebGPUBackend(device, layout, Object.fromEntries(compiled) as Record<ShaderName, GPUComputePipeline>);
   }
 
   private constructor(device: GPUDevice, layout: GPUBindGroupLayout, pipelines: Record<ShaderName, GPUComputePipeline>) {
@@ -69,23 +72,20 @@ export class WebGPUBackend implements DeviceBackend {
     this.layout = layout;
     this.pipelines = pipelines;
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
-    const view = (w: number, outer: number, outerStride: number, count: number, inner: number) => ({
-      [Param.W]: w >>> 2, [Param.Outer]: outer, [Param.OuterStride]: outerStride, [Param.Count]: count, [Param.Inner]: inner,
-    });
+    // Recorded, then refused: a lost device runs nothing and maps nothing (E_DEVICE).
+    void device.lost?.then((info) => { this.lostReason = info.message || String(info.reason); });
+    const view = (w: number, outer: number, outerStride: number, count: number, inner: number) => ({ w: w >>> 2, outer, outerStride, count, inner });
     const empty = (outer: number, count: number, inner: number) => outer < 1 || count < 1 || inner < 1;
     const elements = (outer: number, count: number, inner: number) => Math.ceil((outer * count * inner) / WORKGROUP);
-    const reduce = (v: Record<number, number>, acc: number, p: number, mode: number, a: number, b: number) => {
+    const reduce = (v: ReturnType<typeof view>, acc: number, p: number, mode: number, a: number, b: number) => {
       // Most terms any idx has: ceil(blocks / b) key blocks of a keys, times the other two extents.
-      const outer = v[Param.Outer];
-      const count = v[Param.Count];
-      const inner = v[Param.Inner];
+      const { outer, count, inner } = v;
       const [extent, plane] = mode === CrossMode.outer ? [outer, count * inner] : mode === CrossMode.inner ? [inner, outer * count] : [count, outer * inner];
       const terms = Math.ceil(Math.ceil(extent / a) / b) * a * plane;
       const chunks = Math.max(1, Math.ceil(terms / SUM_CHUNK));
-      const params = { ...v, [Param.Acc]: acc >>> 2, [Param.P]: f32Bits(p), [Param.Mode]: mode, [Param.A]: a, [Param.B]: b, [Param.N]: chunks };
       this.scratchWords = Math.max(this.scratchWords, b * chunks);
-      this.record('partialSums', params, Math.ceil((b * chunks) / WORKGROUP));
-      this.record('gatherSums', params, Math.ceil(b / WORKGROUP));
+      this.record('partialSums', { ...v, acc: acc >>> 2, p, mode, a, b, chunks }, Math.ceil((b * chunks) / WORKGROUP));
+      this.record('gatherSums', { acc: acc >>> 2, b, chunks }, Math.ceil(b / WORKGROUP));
     };
     this.kernels = {
       accumulate: (w, outer, outerStride, count, inner, acc, p) => {
@@ -93,24 +93,22 @@ export class WebGPUBackend implements DeviceBackend {
       },
       scale: (w, outer, outerStride, count, inner, s) => {
         if (empty(outer, count, inner)) return;
-        this.record('scale', { ...view(w, outer, outerStride, count, inner), [Param.S]: s >>> 2 }, elements(outer, count, inner));
+        this.record('scale', { ...view(w, outer, outerStride, count, inner), s: s >>> 2 }, elements(outer, count, inner));
       },
       scaleAccumulate: (w, outer, outerStride, count, inner, s, acc, p, mode, a, b) => {
         if (empty(outer, count, inner)) return;
-        const v = view(w, outer, outerStride, count, inner);
-        this.record('scale', { ...v, [Param.S]: s >>> 2 }, elements(outer, count, inner));
+        const v = { ...view(w, outer, outerStride, count, inner), s: s >>> 2 };
+        this.record('scale', v, elements(outer, count, inner));
         reduce(v, acc, p, mode, a, b);
       },
       solveScales: (incoming, outgoing, count, p, c, d, dInv) => {
         if (count < 1) return;
-        this.record('solve', {
-          [Param.Acc]: incoming >>> 2, [Param.S]: outgoing >>> 2, [Param.Count]: count, [Param.P]: f32Bits(p),
-          [Param.C]: f32Bits(c), [Param.D]: d >>> 2, [Param.DInv]: dInv >>> 2,
-        }, Math.ceil(count / WORKGROUP));
+        const words = { incoming: incoming >>> 2, outgoing: outgoing >>> 2, d: d >>> 2, dInv: dInv >>> 2 };
+        this.record('solve', { ...words, count, p, c }, Math.ceil(count / WORKGROUP));
       },
       zero: (ptr, bytes) => {
         const n = bytes >>> 2;
-        if (n > 0) this.record('zero', { [Param.W]: ptr >>> 2, [Param.N]: n }, Math.ceil(n / WORKGROUP));
+        if (n > 0) this.record('zero', { w: ptr >>> 2, n }, Math.ceil(n / WORKGROUP));
       },
     };
   }
@@ -147,7 +145,7 @@ export class WebGPUBackend implements DeviceBackend {
    */
   scanFinite(ptr: number, n: number): number {
     const slot = this.statusSlots++;
-    if (n > 0) this.record('scanFinite', { [Param.W]: ptr >>> 2, [Param.N]: n, [Param.Slot]: slot }, Math.ceil(n / WORKGROUP));
+    if (n > 0) this.record('scanFinite', { w: ptr >>> 2, n, slot }, Math.ceil(n / WORKGROUP));
     return slot;
   }
 
@@ -156,6 +154,7 @@ export class WebGPUBackend implements DeviceBackend {
    * status slots for `readStatus`). Submit the encoder before calling readStatus.
    */
   encode(encoder: GPUCommandEncoder): void {
+    this.checkDevice();
     const calls = this.calls;
     this.calls = [];
     this.prepare(calls);
@@ -179,10 +178,21 @@ export class WebGPUBackend implements DeviceBackend {
     const n = this.statusSlots;
     this.statusPending = false;
     this.statusSlots = 0;
-    await this.statusRead!.mapAsync(GPUMapMode.READ, 0, 4 * n);
+    this.checkDevice();
+    try {
+      await this.statusRead!.mapAsync(GPUMapMode.READ, 0, 4 * n);
+    } catch (e) {
+      this.checkDevice();
+      throw new ENormError('E_DEVICE', `WebGPUBackend.readStatus: the status could not be read back (${e instanceof Error ? e.message : String(e)})`);
+    }
     const out = new Int32Array(this.statusRead!.getMappedRange(0, 4 * n).slice(0));
     this.statusRead!.unmap();
     return out;
+  }
+
+  /** E_DEVICE once the device is lost: nothing recorded would run. */
+  checkDevice(): void {
+    if (this.lostReason !== null) throw new ENormError('E_DEVICE', `the WebGPU device was lost (${this.lostReason}); create a new device and a new backend`);
   }
 
   /** Frees the device buffers; the backend cannot be used afterwards. */
@@ -192,10 +202,8 @@ export class WebGPUBackend implements DeviceBackend {
     this.bindGroup = null;
   }
 
-  private record(shader: ShaderName, values: Record<number, number>, workgroups: number): void {
-    const params = new Uint32Array(PARAM_WORDS);
-    for (const [k, v] of Object.entries(values)) params[Number(k)] = v;
-    this.calls.push({ shader, params, workgroups });
+  private record<N extends ShaderName>(shader: N, values: ParamValues<N>, workgroups: number): void {
+    this.calls.push({ shader, params: packParams(shader, values), workgroups });
   }
 
   /** Uploads the parameter blocks (only when they changed) and resets the status slots. */
