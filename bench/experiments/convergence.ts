@@ -6,8 +6,7 @@
  * c = 1 where the fixed point minimises E, as the energy gap (E - E*) / E*.
  */
 import type { Network } from '../../src/network/layers.js';
-import { compilePlan } from '../../src/plan/compile.js';
-import { resolveOptions } from '../../src/plan/options.js';
+import { prepare } from '../../src/plan/prepare.js';
 import { referenceCycle, referenceEnergy } from '../../src/reference/reference.js';
 import { accumulatorsOf, bindModel, valueOf } from '../../src/tfjs/model.js';
 import type { Context, Task } from './context.js';
@@ -62,7 +61,7 @@ export function convergenceTasks(ctx: Context): Task[] {
       const rows: ConvergenceRow[] = [];
       const ends: ConvergenceSummaryRow[] = [];
       for (const c of [1, 1.2]) {
-        const plan = compilePlan(net!, resolveOptions({ c }));
+        const { plan } = prepare(net!, { c });
         const start = plan.tensors.map((t) => Float64Array.from(t.data));
         const energyBefore = referenceEnergy(plan, start, 2);
         // The fixed point: exact cycles until a cycle moves no weight by more than FIXED_POINT_STEP (relative).

@@ -138,7 +138,7 @@ export class DeviationCheck {
   /** Largest deviation of the outputs now from those recorded; NaN when an output became non-finite. */
   compareAfter(net: Network): Deviation {
     const before = this.before;
-    if (!before) throw new Error('DeviationCheck: compareAfter before recordBefore');
+    if (!before) throw new ENormError('E_STATE', 'DeviationCheck: compareAfter before recordBefore');
     let absolute = 0;
     let scale = 0;
     let finite = true;

@@ -1,9 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { balance, type BalanceReport } from '../engine/enorm.js';
+import { balancePrepared, type BalanceReport } from '../engine/enorm.js';
 import { isENormError } from '../errors.js';
 import { formatFor } from '../model-io/formats.js';
 import type { Network } from '../network/layers.js';
-import { validateLayers } from '../network/validate.js';
+import { prepare } from '../plan/prepare.js';
 import { checkInputShape, DeviationCheck, deviationAccepted } from './check.js';
 import { CliFailure } from './failure.js';
 import { parseFlags, usageJson, type BalanceFlags } from './flags.js';
@@ -66,17 +66,18 @@ async function runBalance(model: string, f: BalanceFlags): Promise<CliReport> {
   const format = formatFor(model);
   const read = await format.read(model);
   const view = format.verification(read);
-  const net = view.network;
-  // The network's own checks (NaN weights, shapes, aliasing) come first, with their own messages;
-  // validateLayers only reads. Then the input shape and the check's limits, then the check itself.
-  validateLayers(net);
+  // Read, validated and planned once (NaN weights, shapes, aliasing, graph and width errors come
+  // first, with their own messages; nothing is written). Then the input shape and the check's
+  // limits, then the check itself. prepared.network holds the same Float32Arrays as view.network.
+  const prepared = prepare(view.network, {
+    c: f.c, p: f.p, tolerance: f.tolerance, maxCycles: f.maxCycles, includeBiases: f.includeBiases, residual: f.residual, backend: f.backend,
+  });
+  const net = prepared.network;
   const check = prepareCheck(model, view, f);
   check?.recordBefore(net);
   const normsBefore = layerNorms(net, f.p);
 
-  const report = await balance(net, {
-    c: f.c, p: f.p, tolerance: f.tolerance, maxCycles: f.maxCycles, includeBiases: f.includeBiases, residual: f.residual, backend: f.backend,
-  });
+  const report = await balancePrepared(prepared);
 
   const dev = check ? check.compareAfter(net) : { absolute: 0, relative: 0, scale: 0 };
   if (!deviationAccepted(dev, f.maxDeviation)) {

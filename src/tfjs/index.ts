@@ -9,11 +9,10 @@
  * to their weights.
  */
 import * as tf from '@tensorflow/tfjs';
-import { resolveOptions, type ENormOptions } from '../plan/options.js';
+import type { ENormOptions } from '../plan/options.js';
 import type { Barrier } from '../plan/ir.js';
 import { ENormError } from '../errors.js';
-import { compilePlan } from '../plan/compile.js';
-import { validateLayers } from '../network/validate.js';
+import { prepare } from '../plan/prepare.js';
 import { HostStep } from './host.js';
 import { accumulatorsOf, bindModel, ownershipOf, type Ownership } from './model.js';
 import { checkNotDisposed } from './ownership.js';
@@ -91,6 +90,7 @@ export async function enormStep(model: tf.LayersModel, options: ENormStepOptions
   const { on, rest, accumulators, ownership, key } = await request(model, options);
   let binding = bindings.get(model);
   if (!binding || binding.key !== key) {
+    // The bound model is not kept: the step holds what it needs (the GPU step, only the variables).
     const bound = bindModel(model, accumulators, ownership);
     const step = on === 'webgpu' ? await WebGPUStep.create(bound, rest) : await HostStep.create(bound, rest);
     binding?.step.dispose();
@@ -117,10 +117,8 @@ export class ENormCallback extends tf.Callback {
   override async onTrainBegin(): Promise<void> {
     const { on, rest, accumulators, ownership } = await request(this.model, this.options);
     if (on === 'webgpu') activeWebGPU(); // the tfjs webgpu internals the GPU cycle needs
-    const { network } = bindModel(this.model, accumulators, ownership);
-    const resolved = resolveOptions(rest);
-    validateLayers(network);
-    compilePlan(network, resolved); // reads only: graph and width errors now, not after a batch
+    // Reads only: option, layer, graph and width errors now, not after a batch.
+    prepare(bindModel(this.model, accumulators, ownership).network, rest);
   }
   override async onBatchEnd(): Promise<void> {
     await enormStep(this.model, this.options);

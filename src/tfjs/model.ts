@@ -1,11 +1,14 @@
 /**
- * The ENorm network of a live tfjs layers model: its topology through the model-file reader, its
- * arrays tied to the model's variables, and momentum accumulators attached as companions.
+ * The ENorm network of a live tfjs layers model: its topology and weights through the shared
+ * topology mapper (no byte codec, no copy of the values), its arrays tied to the model's variables,
+ * and momentum accumulators attached as companions.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ENormError } from '../errors.js';
-import { parseTfjsModel, type TfjsModel } from '../model-io/tfjs-format.js';
-import type { Network } from '../network/layers.js';
+import { isObject, product, quote } from '../model-io/shared.js';
+import { checkJsonDepth } from '../model-io/text.js';
+import { mapTopology, type WeightSource } from '../model-io/tfjs/mapper.js';
+import { isWeighted, type Network } from '../network/layers.js';
 import { SHARED, sharedLayers } from './ownership.js';
 
 /** A model weight or an optimizer accumulator. */
@@ -78,51 +81,72 @@ function ownerOf(name: string, layers: Set<string>): string | undefined {
 function markFrozen(model: tf.LayersModel, network: BoundModel['network'], variableOf: BoundModel['variableOf'], { shared, trainable }: Ownership): void {
   const names = new Set(model.layers.map((l) => l.name));
   for (const layer of network) {
-    if (layer.kind !== 'dense' && layer.kind !== 'conv2d' && layer.kind !== 'depthwise-conv2d' && layer.kind !== 'batch-norm') continue;
+    if (!isWeighted(layer) && layer.kind !== 'batch-norm') continue;
+    const tensors = layer.kind === 'batch-norm' ? [layer.gamma, layer.beta] : [layer.weight, layer.bias];
     const owner = ownerOf(layer.name ?? '', names);
-    const tensors = [layer.kind === 'batch-norm' ? layer.gamma : layer.weight, layer.kind === 'batch-norm' ? layer.beta : layer.bias];
     const untrained = tensors.some((t) => t !== undefined && variableOf.has(t) && !trainable.has(variableOf.get(t)!));
     if (owner !== undefined && shared.has(owner)) layer.frozen = SHARED;
     else if (untrained) layer.frozen = model.trainable ? 'trainable: false' : `trainable: false (model '${model.name}')`;
   }
 }
 
-/** The model's network (arrays zero-filled: values stay in the variables) and where each array lives. */
+/** The model's weights by the name a saved model.json gives them (`${layer}/${suffix}`); E_MODEL if two share one. */
+function weightsByName(model: tf.LayersModel): Map<string, tf.LayerVariable> {
+  const byName = new Map<string, tf.LayerVariable>();
+  for (const w of model.weights) {
+    if (byName.has(w.originalName)) throw new ENormError('E_MODEL', `${model.name}: weight ${quote(w.originalName)} appears twice in the model's weights`, { tensor: w.originalName });
+    byName.set(w.originalName, w);
+  }
+  return byName;
+}
+
+/**
+ * The live model's weights as the mapper's source. Each array a layer holds is allocated here, once,
+ * zero-filled (the values stay in the variables: the host path stages them in, the GPU path never
+ * reads it), and tied to its variable; so is the array of its momentum accumulator.
+ */
+function liveWeights(model: tf.LayersModel, accumulators: Map<string, tf.Variable>): { source: WeightSource; variableOf: Map<Float32Array, ModelVariable> } {
+  const byName = weightsByName(model);
+  const variableOf = new Map<Float32Array, ModelVariable>();
+  const arrays = new Map<string, Float32Array>();
+  const staged = (v: ModelVariable) => {
+    const data = new Float32Array(product(v.shape as number[])); // a variable's shape is always concrete
+    variableOf.set(data, v);
+    return data;
+  };
+  const source: WeightSource = {
+    dtypeError: 'E_TYPE',
+    info(name) {
+      const w = byName.get(name);
+      return w && { name, shape: w.shape as number[], dtype: w.dtype };
+    },
+    data(name) {
+      let data = arrays.get(name);
+      if (!data) arrays.set(name, (data = staged(byName.get(name)!)));
+      return data;
+    },
+    companion(name) {
+      const acc = accumulators.get(byName.get(name)!.name); // the optimizer names its state by the variable's own name
+      return acc && staged(acc);
+    },
+  };
+  return { source, variableOf };
+}
+
+/**
+ * The model's network, read from its live topology (model.toJSON) and weights (model.weights) through
+ * the model-file mapper, with each array tied to its variable and each momentum accumulator attached
+ * as its weight's companion. The arrays are zero-filled: values stay in the variables.
+ */
 export function bindModel(model: tf.LayersModel, accumulators: Map<string, tf.Variable>, ownership: Ownership = ownershipOf(model)): BoundModel {
   checkConstraints(model, ownership);
-  const weights = model.weights;
-  const specs = weights.map((w) => ({ name: w.originalName, shape: w.shape as number[], dtype: w.dtype }));
-  const bytes = specs.reduce((a, s) => a + 4 * s.shape.reduce((x, y) => x * y, 1), 0);
-  const parsed: TfjsModel = parseTfjsModel(
-    { format: 'layers-model', modelTopology: model.toJSON(null, false), weightsManifest: [{ paths: ['live'], weights: specs }] },
-    new ArrayBuffer(bytes),
-    { source: model.name },
-  );
-  const byName = new Map(parsed.weights.map((w) => [w.name, w]));
-  const variableOf = new Map<Float32Array, ModelVariable>();
-  const companions = new Map<Float32Array, Float32Array>();
-  for (const w of weights) {
-    const entry = byName.get(w.originalName);
-    if (!entry || !(entry.data instanceof Float32Array)) continue;
-    variableOf.set(entry.data, w);
-    const acc = accumulators.get(w.name);
-    if (acc) {
-      const data = new Float32Array(entry.data.length);
-      variableOf.set(data, acc);
-      companions.set(entry.data, data);
-    }
-  }
-  // Attach each accumulator to the layer tensor it belongs to.
-  for (const layer of parsed.network) {
-    const l = layer as unknown as Record<string, unknown> & { companions?: Record<string, Float32Array> };
-    for (const role of ['weight', 'bias', 'gamma', 'beta'] as const) {
-      const data = l[role];
-      const m = data instanceof Float32Array ? companions.get(data) : undefined;
-      if (m) l.companions = { ...(l.companions ?? {}), [role]: m };
-    }
-  }
-  markFrozen(model, parsed.network, variableOf, ownership);
-  return { network: parsed.network, variableOf };
+  const topology = model.toJSON(null, false);
+  if (!isObject(topology)) throw new ENormError('E_MODEL', `${model.name}: toJSON() gave no topology object`);
+  checkJsonDepth(model.name, topology); // as for a file: the mapper then reads a bounded tree
+  const { source, variableOf } = liveWeights(model, accumulators);
+  const { network } = mapTopology(model.name, topology, source);
+  markFrozen(model, network, variableOf, ownership);
+  return { network, variableOf };
 }
 
 /** The variable's current value as a tensor (a LayerVariable reads its tf.Variable; no copy). */

@@ -2,9 +2,11 @@
  * The shared topology/layer mapper: a tfjs modelTopology (from a model.json or a live model's
  * toJSON()) and a source of weights become an enorm network. The source says what each weight is
  * (name, shape, dtype) and hands over the Float32Array a layer holds, so the file reader passes its
- * decoded shards and the live adapter (src/tfjs/model.ts) allocates only the arrays layers use.
+ * decoded shards and the live adapter (src/tfjs/model.ts) allocates only the arrays layers use,
+ * with the optimizer's momentum accumulators as companions.
  */
-import type { Layer, Network } from '../../network/layers.js';
+import type { ENormErrorCode } from '../../errors.js';
+import { isWeighted, type Layer, type Network } from '../../network/layers.js';
 import { clean, fail, isObject, quote, shapeText, type Json } from '../shared.js';
 import { LAYERS, layerLabel, type LayerCtx } from './layers.js';
 import { batchShape, inputLayer, readInbound, readLayerEntry, topoSort, unwrapTopology, type LayerEntry, type TopoLayer } from './topology.js';
@@ -21,6 +23,13 @@ export interface WeightSource {
   info(name: string): WeightInfo | undefined;
   /** Its values, called once its dtype (float32) and shape are checked: the array the layer will hold. */
   data(name: string): Float32Array;
+  /**
+   * The array that moves inversely to the weight (its momentum accumulator: weight*d means
+   * companion/d), or undefined; asked after data(), once per array that has one. A file has none.
+   */
+  companion?(name: string): Float32Array | undefined;
+  /** The code of a weight that is not float32: E_MODEL (default) for a corrupt file, E_TYPE for a live model's tensor. */
+  readonly dtypeError?: Extract<ENormErrorCode, 'E_MODEL' | 'E_TYPE'>;
 }
 
 export interface MappedModel {
@@ -51,6 +60,18 @@ function orderLayers(src: string, className: string, config: unknown, entries: L
   return { topo, inputNames, outputNames: refs('output_layers') };
 }
 
+/** Sets the companions of a weighted layer's tensors that have one (`companionOf` maps a tensor to it). */
+function attachCompanions(layer: Layer, companionOf: ReadonlyMap<Float32Array, Float32Array>): void {
+  const of = (t: Float32Array | undefined) => (t === undefined ? undefined : companionOf.get(t));
+  if (isWeighted(layer)) {
+    const [weight, bias] = [of(layer.weight), of(layer.bias)];
+    if (weight || bias) layer.companions = { ...(weight && { weight }), ...(bias && { bias }) };
+  } else if (layer.kind === 'batch-norm') {
+    const [gamma, beta] = [of(layer.gamma), of(layer.beta)];
+    if (gamma || beta) layer.companions = { ...(gamma && { gamma }), ...(beta && { beta }) };
+  }
+}
+
 /**
  * Maps a modelTopology to enorm layers, in evaluation order. Throws E_MODEL for a malformed or
  * inconsistent topology, E_LAYER_KIND for a layer enorm cannot represent; `src` starts every message.
@@ -73,6 +94,7 @@ export function mapTopology(src: string, topology: Json, weights: WeightSource):
   const rank = new Map<string, number>();
   const enormNames = new Set<string>();
   const inputShapes = new Map<string, number[]>();
+  const companionOf = new Map<Float32Array, Float32Array>();
 
   for (const l of topo) {
     let layers: Layer[];
@@ -103,11 +125,14 @@ export function mapTopology(src: string, topology: Json, weights: WeightSource):
         weightShape: (suffix) => weightFor(suffix).shape,
         weight(suffix, shape) {
           const w = weightFor(suffix);
-          if (w.dtype !== 'float32') fail('E_MODEL', `${src}: weight ${quote(w.name)} has dtype ${w.dtype}; enorm rescales float32 weights only`, l.name);
+          if (w.dtype !== 'float32') fail(weights.dtypeError ?? 'E_MODEL', `${src}: weight ${quote(w.name)} has dtype ${w.dtype}; enorm rescales float32 weights only`, l.name);
           if (w.shape.length !== shape.length || shape.some((d, i) => d !== null && d !== w.shape[i])) {
             fail('E_MODEL', `${src}: weight ${quote(w.name)} has shape ${shapeText(w.shape)}, expected ${shapeText(shape)} for layer ${quote(l.name)} (${clean(l.className)})`, l.name);
           }
-          return weights.data(w.name);
+          const data = weights.data(w.name);
+          const companion = companionOf.has(data) ? undefined : weights.companion?.(w.name); // one per array
+          if (companion !== undefined) companionOf.set(data, companion);
+          return data;
         },
         unsupported(what) {
           return fail('E_LAYER_KIND', `${label}: unsupported ${what}`, l.name);
@@ -127,6 +152,7 @@ export function mapTopology(src: string, topology: Json, weights: WeightSource):
       rank.set(l.name, spec.outRank ?? inputRanks[0]);
     }
     for (const layer of layers) {
+      attachCompanions(layer, companionOf);
       const n = layer.name as string;
       if (enormNames.has(n)) fail('E_MODEL', `${src}: the derived layer name ${quote(n)} clashes with another layer's`, l.name);
       enormNames.add(n);
