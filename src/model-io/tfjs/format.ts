@@ -6,6 +6,7 @@ import type { TfjsModel } from './index.js';
 export const tfjsFormat: ModelFormat<TfjsModel> = {
   name: 'tfjs',
   argument: 'model.json',
+  output: 'dir',
   // A tfjs model is named by its model.json; the contents are checked by read().
   detect: (path) => /\.json$/i.test(path),
   read: (path) => readTfjsModelFile(path),
