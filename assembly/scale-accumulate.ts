@@ -1,12 +1,13 @@
 import { CrossMode } from "./cross-mode";
-import { Square, Abs, Pow } from "./inline/terms";
+import { Square, Abs, Pow, Max, combine } from "./inline/terms";
 import { ByLane, ByOne } from "./inline/scaling";
 import { addEach } from "./inline/add-each";
 import { sumRun } from "./inline/sum-run";
 
 // scale and accumulate fused into one pass over a view (w, outer, outerStride, count, inner):
 //   w(o,i,j) = f32(w(o,i,j) * s_f32[i])            (the f32 multiply of `scale`, bit for bit)
-//   acc_f64[idx] += |w(o,i,j)|^p                   (of the new value, promoted to f64 first)
+//   acc_f64[idx] += |w(o,i,j)|^p                   (of the new value, promoted to f64 first;
+//                                                   p == Infinity: acc = max(acc, |w|), ./inline/terms.ts)
 //   idx = (o / a) % b (Outer),  (j / a) % b (Inner),  (i / a) % b (Unit)   (a >= 1, b >= 1; ./cross-mode.ts)
 // Outer and Inner sum the units of another view of the same tensor (src/engine/fusion.ts); Unit with
 // a = 1, b = count sums the view's own units, ready for its group's next step.
@@ -17,11 +18,11 @@ import { sumRun } from "./inline/sum-run";
   return load<f32>(s + (<usize>i << 2));
 }
 
-/** acc_f64[y] += x */
+/** acc_f64[y] (+)= x, combined as M says */
 // @ts-ignore: decorator
-@inline function addAt(acc: usize, y: i32, x: f64): void {
+@inline function addAt<M>(acc: usize, y: i32, x: f64): void {
   const at = acc + (<usize>y << 3);
-  store<f64>(at, load<f64>(at) + x);
+  store<f64>(at, combine<M>(load<f64>(at), x));
 }
 
 /**
@@ -35,8 +36,8 @@ function rows<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32,
     const row = w + <usize>o * rowBytes;
     let sum: f64 = 0;
     if (inner == 1) sum = sumRun<M, ByLane>(row, count, 0, s, p);
-    else for (let i: i32 = 0; i < count; i++) sum += sumRun<M, ByOne>(row + <usize>i * runBytes, inner, factor(s, i), 0, p);
-    addAt(acc, (o / a) % b, sum);
+    else for (let i: i32 = 0; i < count; i++) sum = combine<M>(sum, sumRun<M, ByOne>(row + <usize>i * runBytes, inner, factor(s, i), 0, p));
+    addAt<M>(acc, (o / a) % b, sum);
   }
 }
 
@@ -65,7 +66,7 @@ function units<M, C>(w: usize, outer: i32, outerStride: i32, count: i32, inner: 
         if (idof<C>() == idof<AcrossAcc>()) {
           addEach<M, ByOne>(c, n, f, 0, acc, p, true);
         } else {
-          addAt(acc, y, sumRun<M, ByOne>(c, n, f, 0, p));
+          addAt<M>(acc, y, sumRun<M, ByOne>(c, n, f, 0, p));
           if (++y == b) y = 0;
         }
       }
@@ -85,7 +86,7 @@ function ownUnits<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: 
       addEach<M, ByLane>(row, count, 0, s, acc, p, false);
       i = count;
     }
-    for (; i < count; i++) addAt(acc, (i / a) % b, sumRun<M, ByOne>(row + <usize>i * runBytes, inner, factor(s, i), 0, p));
+    for (; i < count; i++) addAt<M>(acc, (i / a) % b, sumRun<M, ByOne>(row + <usize>i * runBytes, inner, factor(s, i), 0, p));
   }
 }
 
@@ -102,5 +103,6 @@ export function scaleAccumulate(w: usize, outer: i32, outerStride: i32, count: i
   if (outer <= 0 || count <= 0 || inner <= 0) return;
   if (p == 2) run<Square>(w, outer, outerStride, count, inner, s, acc, p, mode, a, b);
   else if (p == 1) run<Abs>(w, outer, outerStride, count, inner, s, acc, p, mode, a, b);
+  else if (p == Infinity) run<Max>(w, outer, outerStride, count, inner, s, acc, p, mode, a, b);
   else run<Pow>(w, outer, outerStride, count, inner, s, acc, p, mode, a, b);
 }

@@ -1,17 +1,17 @@
-import { hasSimd, term, termsHigh, termsLow } from "./terms";
+import { combine, combineV, hasSimd, term, termsHigh, termsLow } from "./terms";
 import { lane1, lanes4 } from "./scaling";
 
-// acc_f64[k] += term(x_k) for k < n, x_k read (and scaled, factors at s + 4k) at u + 4k as S says
+// acc_f64[k] (+)= term(x_k) for k < n ((+): + or, for Max, max; ./terms.ts), x_k read (and scaled, factors at s + 4k) at u + 4k as S says
 // (./scaling.ts). Each accumulator gets exactly one add, so the SIMD and scalar builds agree bit for
 // bit whatever the step width. `wide` (a constant at every call, folded away) takes 8 lanes per SIMD
 // step before the 4-lane ones: faster on V8 across accumulators (Inner), slower across units, where
 // 4 lanes per step are used.
 
-/** acc_f64 at [at .. at + 32) += the terms of the 4 f32 lanes of v. */
+/** acc_f64 at [at .. at + 32) (+)= the terms of the 4 f32 lanes of v. */
 // @ts-ignore: decorator
 @inline function addTerms4<M>(at: usize, v: v128): void {
-  v128.store(at, f64x2.add(v128.load(at), termsLow<M>(v)));
-  v128.store(at, f64x2.add(v128.load(at, 16), termsHigh<M>(v)), 16);
+  v128.store(at, combineV<M>(v128.load(at), termsLow<M>(v)));
+  v128.store(at, combineV<M>(v128.load(at, 16), termsHigh<M>(v)), 16);
 }
 
 // @ts-ignore: decorator
@@ -34,6 +34,6 @@ import { lane1, lanes4 } from "./scaling";
   }
   for (; k < n; k++) {
     const at = acc + (<usize>k << 3);
-    store<f64>(at, load<f64>(at) + term<M>(lane1<S>(u + (<usize>k << 2), f, s + (<usize>k << 2)), p));
+    store<f64>(at, combine<M>(load<f64>(at), term<M>(lane1<S>(u + (<usize>k << 2), f, s + (<usize>k << 2)), p)));
   }
 }

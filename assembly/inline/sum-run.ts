@@ -1,7 +1,7 @@
-import { hasSimd, term, termsHigh, termsLow } from "./terms";
+import { combine, combineV, hasSimd, term, termsHigh, termsLow } from "./terms";
 import { lane1, lanes4 } from "./scaling";
 
-// sum_{k<n} term(x_k) over n contiguous f32 at u, x_k read (and scaled, factors at s + 4k) as S says
+// sum_{k<n} term(x_k) (combined by + or, for Max, by max: ./terms.ts) over n contiguous f32 at u, x_k read (and scaled, factors at s + 4k) as S says
 // (./scaling.ts). Four partial sums (independent add chains), always in this order:
 //   SIMD:   s0 += lanes 0,1 and s1 += lanes 2,3 of each even block of 4; s2, s3 the same of each odd block;
 //           then (s0 + s1) + (s2 + s3), lane 0 + lane 1.
@@ -24,19 +24,19 @@ import { lane1, lanes4 } from "./scaling";
         const sq = s + (<usize>k << 2);
         const v = lanes4<S>(q, fv, sq);
         const x = lanes4<S>(q + 16, fv, sq + 16);
-        s0 = f64x2.add(s0, termsLow<M>(v));
-        s1 = f64x2.add(s1, termsHigh<M>(v));
-        s2 = f64x2.add(s2, termsLow<M>(x));
-        s3 = f64x2.add(s3, termsHigh<M>(x));
+        s0 = combineV<M>(s0, termsLow<M>(v));
+        s1 = combineV<M>(s1, termsHigh<M>(v));
+        s2 = combineV<M>(s2, termsLow<M>(x));
+        s3 = combineV<M>(s3, termsHigh<M>(x));
       }
       if (k + 4 <= n) {
         const v = lanes4<S>(u + (<usize>k << 2), fv, s + (<usize>k << 2));
-        s0 = f64x2.add(s0, termsLow<M>(v));
-        s1 = f64x2.add(s1, termsHigh<M>(v));
+        s0 = combineV<M>(s0, termsLow<M>(v));
+        s1 = combineV<M>(s1, termsHigh<M>(v));
         k += 4;
       }
-      const t = f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3));
-      sum = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
+      const t = combineV<M>(combineV<M>(s0, s1), combineV<M>(s2, s3));
+      sum = combine<M>(f64x2.extract_lane(t, 0), f64x2.extract_lane(t, 1));
     }
   } else {
     if (hasSimd<M>()) {
@@ -46,14 +46,14 @@ import { lane1, lanes4 } from "./scaling";
       for (; k + 4 <= n; k += 4) {
         const q = u + (<usize>k << 2);
         const sq = s + (<usize>k << 2);
-        sum += term<M>(lane1<S>(q, f, sq), p);
-        s1 += term<M>(lane1<S>(q + 4, f, sq + 4), p);
-        s2 += term<M>(lane1<S>(q + 8, f, sq + 8), p);
-        s3 += term<M>(lane1<S>(q + 12, f, sq + 12), p);
+        sum = combine<M>(sum, term<M>(lane1<S>(q, f, sq), p));
+        s1 = combine<M>(s1, term<M>(lane1<S>(q + 4, f, sq + 4), p));
+        s2 = combine<M>(s2, term<M>(lane1<S>(q + 8, f, sq + 8), p));
+        s3 = combine<M>(s3, term<M>(lane1<S>(q + 12, f, sq + 12), p));
       }
-      sum = (sum + s1) + (s2 + s3);
+      sum = combine<M>(combine<M>(sum, s1), combine<M>(s2, s3));
     }
   }
-  for (; k < n; k++) sum += term<M>(lane1<S>(u + (<usize>k << 2), f, s + (<usize>k << 2)), p);
+  for (; k < n; k++) sum = combine<M>(sum, term<M>(lane1<S>(u + (<usize>k << 2), f, s + (<usize>k << 2)), p));
   return sum;
 }

@@ -16,7 +16,11 @@ export type CrossMode = (typeof CrossMode)[keyof typeof CrossMode];
  * (f32 to 4 bytes, f64 to 8) for the 'js' backend; the Wasm builds accept any byte offset.
  */
 export interface CycleKernels {
-  /** acc[i] += sum_{o,j} |w(o,i,j)|^p, summed in f64 (no overflow / flush for |w| in [1e-30, 1e30], p <= 10). */
+  /**
+   * acc[i] += sum_{o,j} |w(o,i,j)|^p, summed in f64 (no overflow / flush for |w| in [1e-30, 1e30], p <= 10).
+   * p = Infinity (range equalisation): acc[i] = max(acc[i], max_{o,j} |w(o,i,j)|), exact. Every
+   * kernel below that sums |w|^p takes the max instead when p is Infinity.
+   */
   accumulate(w: number, outer: number, outerStride: number, count: number, inner: number, acc: number, p: number): void;
   /** w(o,i,j) *= s[i]. */
   scale(w: number, outer: number, outerStride: number, count: number, inner: number, s: number): void;
@@ -44,7 +48,8 @@ export interface CycleKernels {
     b: number,
   ): void;
   /**
-   * d[i] = (b[i] / a[i])^(1/(2p)) / sqrt(c) with a = incoming, b = outgoing (f64);
+   * d[i] = (b[i] / a[i])^(1/(2p)) / sqrt(c) with a = incoming, b = outgoing (f64); for p = Infinity
+   * d[i] = sqrt(b[i] / a[i]) / sqrt(c);
    * d[i] = 1 where a or b is 0 or the ratio is not finite (dead unit). dInv[i] = 1 / d[i]. d, dInv are f32.
    * A d that is finite in f64 but outside the f32 range is stored as Inf / 0, not hidden.
    */
@@ -55,7 +60,7 @@ export interface CycleKernels {
 
 /** Cycle kernels plus the synchronous readers of a backend whose memory the host can see. */
 export interface Kernels extends CycleKernels {
-  /** sum |w[k]|^p over n contiguous f32, in f64. */
+  /** sum |w[k]|^p over n contiguous f32, in f64 (max |w[k]| for p = Infinity). */
   energy(w: number, n: number, p: number): number;
   /** Index of the first NaN / Inf among n contiguous f32, or -1. */
   firstNonFinite(w: number, n: number): number;

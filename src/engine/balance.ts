@@ -7,14 +7,22 @@ import type { BalanceOptions } from '../plan/options.js';
 import { prepare, type Prepared } from '../plan/prepare.js';
 
 export interface BalanceReport {
-  /** E = sum over weight tensors of ||W||_p^p (plus biases with includeBiases), before the first cycle. */
+  /**
+   * E = sum over weight tensors of ||W||_p^p (plus biases with includeBiases), before the first cycle;
+   * for p = Infinity, the sum over those tensors of max |w|.
+   */
   energyBefore: number;
   energyAfter: number;
   /** Energy after each cycle. */
   energies: number[];
   cycles: number;
-  /** The relative energy change of the last cycle was at most `tolerance`. */
+  /**
+   * Finite p: the relative energy change of the last cycle was at most `tolerance`.
+   * p = Infinity: the last cycle's maxScaleChange was at most `tolerance`.
+   */
   converged: boolean;
+  /** max over units of |log d_i| in the last cycle (0 when no cycle ran): how far it still moved the scales. */
+  maxScaleChange: number;
   scales: GroupScales[];
   /** Units that were left at scale 1, and why (non-homogeneous activations, residual mode, ...). */
   barriers: Barrier[];
@@ -38,9 +46,9 @@ export async function balancePrepared(prepared: Prepared): Promise<BalanceReport
   const engine = await ENorm.fromPrepared(prepared);
   try {
     const energyBefore = engine.energy();
-    const { energies, converged } = converge(energyBefore, prepared.options, () => {
+    const { energies, converged, maxScaleChange } = converge(energyBefore, prepared.options, () => {
       engine.cycle();
-      return engine.energy();
+      return { energy: engine.energy(), maxScaleChange: engine.maxScaleChange() };
     });
     engine.download(); // re-checks the arrays: onCycle may have detached or resized one
     return {
@@ -49,6 +57,7 @@ export async function balancePrepared(prepared: Prepared): Promise<BalanceReport
       energies,
       cycles: energies.length,
       converged,
+      maxScaleChange,
       scales: engine.scales(),
       barriers: engine.plan.barriers,
       backend: (engine.backend as Backend).name,

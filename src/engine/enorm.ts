@@ -21,7 +21,7 @@ export interface GroupScales {
 }
 
 /** Every public method; after dispose() each is an own property that throws E_STATE (cycle() itself stays check-free). */
-const ENGINE_METHODS = ['upload', 'arrayPointers', 'discardSums', 'download', 'cycle', 'energy', 'step', 'scales'] as const;
+const ENGINE_METHODS = ['upload', 'arrayPointers', 'discardSums', 'download', 'cycle', 'energy', 'step', 'scales', 'maxScaleChange'] as const;
 
 /**
  * A network bound to a kernel backend, with its plan and scratch memory laid out once, for
@@ -51,6 +51,8 @@ export class ENorm {
   private next: Step[];
   /** Cumulative scale of every unit of group g (host engines). */
   private readonly totals: Float64Array[];
+  /** max |log d| over the units the last cycle() moved (host engines). */
+  private lastChange = 0;
   private readonly d: number;
   /** The host backend's memory as f32; null on a device backend or once disposed. */
   private f32: Float32Array | null;
@@ -179,6 +181,7 @@ export class ENorm {
    */
   cycle(): void {
     const { k } = this;
+    this.lastChange = 0;
     for (const s of this.next) {
       switch (s.op) {
         case 'accumulate': k.accumulate(s.w, s.outer, s.outerStride, s.count, s.inner, s.acc, s.p); break;
@@ -192,16 +195,30 @@ export class ENorm {
     this.next = this.schedules.steady;
   }
 
-  /** total_i *= d_i for the units of group g, read from host memory. */
+  /** total_i *= d_i for the units of group g, read from host memory; the cycle's max |log d_i| follows. */
   private recordScales(g: number): void {
     this.refreshViews();
     const f32 = this.f32!;
     const total = this.totals[g];
     const d0 = this.d >>> 2;
-    for (let i = 0; i < total.length; i++) total[i] *= f32[d0 + i];
+    let change = this.lastChange;
+    for (let i = 0; i < total.length; i++) {
+      total[i] *= f32[d0 + i];
+      change = Math.max(change, Math.abs(Math.log(f32[d0 + i])));
+    }
+    this.lastChange = change;
   }
 
-  /** E = sum over cost tensors of sum |w|^p, on the engine's copy. */
+  /**
+   * max over units of |log d_i| in the last cycle(): how far it moved the scales (0 before any cycle,
+   * or when nothing moved). The p = Infinity stopping quantity; reported for every p.
+   */
+  maxScaleChange(): number {
+    this.host('maxScaleChange');
+    return this.lastChange;
+  }
+
+  /** E = sum over cost tensors of sum |w|^p (of max |w| for p = Infinity), on the engine's copy. */
   energy(): number {
     const { k } = this.host('energy');
     let e = 0;

@@ -1,4 +1,5 @@
 import { CrossMode, MAX_HOST_BYTES, type Backend, type Kernels } from './backend.js';
+import { accumulateMax, energyMax, scaleAccumulateMax } from './js-max.js';
 import { DISPOSE_HINT, disposedError, disposedKernels, formatBytes, memoryError, reason, reservationEnd } from './memory.js';
 
 /** Fresh memory starts here (pointer 0 stays unused, as in the Wasm builds). */
@@ -91,6 +92,7 @@ export function createJsBackend(): Backend {
 
   const kernels: Kernels = {
     accumulate(w, outer, outerStride, count, inner, acc, p) {
+      if (p === Infinity) return accumulateMax(f32, f64, w, outer, outerStride, count, inner, acc);
       const a0 = acc >>> 3;
       for (let o = 0; o < outer; o++) {
         const row = (w >>> 2) + o * outerStride;
@@ -123,6 +125,7 @@ export function createJsBackend(): Backend {
 
     scaleAccumulate(w, outer, outerStride, count, inner, s, acc, p, mode, a, b) {
       if (outer < 1 || count < 1 || inner < 1) return;
+      if (p === Infinity) return scaleAccumulateMax(f32, f64, w, outer, outerStride, count, inner, s, acc, mode, a, b);
       const m = f32;
       const ac = f64;
       const w0 = w >>> 2;
@@ -230,7 +233,7 @@ export function createJsBackend(): Backend {
         const b = a64[ib + i];
         let x = 1;
         if (a > 0 && b > 0) {
-          const t = Math.pow(b / a, e) / sc;
+          const t = (p === Infinity ? Math.sqrt(b / a) : Math.pow(b / a, e)) / sc;
           if (Number.isFinite(t) && t > 0) x = t;
         }
         m[id + i] = x;
@@ -239,7 +242,7 @@ export function createJsBackend(): Backend {
     },
 
     energy(w, n, p) {
-      return sumRun(f32, w >>> 2, n, p);
+      return p === Infinity ? energyMax(f32, w, n) : sumRun(f32, w >>> 2, n, p);
     },
 
     firstNonFinite(w, n) {

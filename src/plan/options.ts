@@ -5,7 +5,10 @@ import type { ResidualMode } from './compile.js';
 export interface ENormOptions {
   /** Asymmetric scaling coefficient c > 0: the fixed point is ||out|| = c * ||in||. Default 1. */
   c?: number;
-  /** The norm, 0 < p <= 10. Default 2 (the weight-decay term). */
+  /**
+   * The norm, 0 < p <= 10, or Infinity: range equalisation, where a unit's cost is max |w| and the
+   * energy the sum over tensors of max |w| (docs/ALGORITHM.md section 3). Default 2 (the weight-decay term).
+   */
   p?: number;
   /** Count |bias|^p (and BN |beta|^p) in the unit's incoming cost and in the energy. Biases are always rescaled. Default false. */
   includeBiases?: boolean;
@@ -16,13 +19,24 @@ export interface ENormOptions {
 }
 
 export interface BalanceOptions extends ENormOptions {
-  /** Stop when |E_prev - E| <= tolerance * E_prev. Default 1e-6. */
+  /**
+   * Finite p: stop when |E_prev - E| <= tolerance * E_prev. p = Infinity: stop when the cycle's
+   * maxScaleChange (max over units of |log d|) is <= tolerance. Default 1e-6.
+   */
   tolerance?: number;
   /** Most cycles to run. Default 1000. */
   maxCycles?: number;
-  /** Called after every cycle with its 1-based index and the energy. */
-  onCycle?: (cycle: number, energy: number) => void;
+  /** Called after every cycle with its 1-based index, the energy and the cycle's largest scale change. */
+  onCycle?: OnCycle;
 }
+
+/** What a cycle reports besides the energy. */
+export interface CycleInfo {
+  /** max over the balanced units of |log d_i|, d_i this cycle's scale of unit i (0 when nothing moved). */
+  maxScaleChange: number;
+}
+
+export type OnCycle = (cycle: number, energy: number, info: CycleInfo) => void;
 
 export interface ResolvedOptions {
   c: number;
@@ -33,7 +47,7 @@ export interface ResolvedOptions {
   tolerance: number;
   maxCycles: number;
   /** The onCycle function that was checked (options are read once). */
-  onCycle?: (cycle: number, energy: number) => void;
+  onCycle?: OnCycle;
 }
 
 /** The backend option's values; engine/select.ts's BackendChoice is 'auto' | BackendName, the same set. */
@@ -80,8 +94,8 @@ export function resolveOptions(options: BalanceOptions = {}): ResolvedOptions {
   const tolerance = o.tolerance ?? 1e-6;
   const maxCycles = o.maxCycles ?? 1000;
   if (typeof c !== 'number' || !Number.isFinite(c) || c <= 0) bad(`c must be a finite number > 0, got ${describeValue(c)}`);
-  if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0) bad(`p must be a finite number > 0, got ${describeValue(p)}`);
-  if (p > MAX_P) bad(`p must be at most ${MAX_P} (|w|^p is summed in float64), got ${p}`);
+  if (typeof p !== 'number' || Number.isNaN(p) || p <= 0) bad(`p must be a finite number > 0, got ${describeValue(p)} (or Infinity: range equalisation)`);
+  if (p > MAX_P && p !== Infinity) bad(`p must be at most ${MAX_P} (|w|^p is summed in float64) or Infinity, got ${p}`);
   if (typeof tolerance !== 'number' || !(tolerance >= 0) || !Number.isFinite(tolerance)) bad(`tolerance must be a finite number >= 0, got ${describeValue(tolerance)}`);
   if (!Number.isInteger(maxCycles) || maxCycles < 0) bad(`maxCycles must be an integer >= 0, got ${describeValue(maxCycles)}`);
   const includeBiases = o.includeBiases ?? false;

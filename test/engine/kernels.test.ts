@@ -2,47 +2,18 @@
 // Needs `npm run build:wasm` first (the "pretest" script runs it).
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Backend, BackendName } from '../../src/engine/backend.js';
-import { createJsBackend } from '../../src/engine/js-backend.js';
+import type { BackendName } from '../../src/engine/backend.js';
 import { createBackend } from '../../src/engine/select.js';
-import { createWasmBackend, simdSupported } from '../../src/engine/wasm/bridge.js';
+import { simdSupported } from '../../src/engine/wasm/bridge.js';
 import { WASM_BASE64 as SCALAR_WASM_BASE64 } from '../../src/engine/wasm/binaries.scalar.generated.js';
 import { WASM_BASE64 as SIMD_WASM_BASE64 } from '../../src/engine/wasm/binaries.simd.generated.js';
 import { isENormError } from '../../src/errors.js';
+import { make, Mem, misalign, placeFused } from '../helpers/kernel-memory.js';
 import { mulberry32, randomFloat32 } from '../helpers/random.js';
 import { expectBits, expectRel, naiveAccumulate, term, naiveEnergy, naiveScale, naiveScaleAccumulate, randomFusedView, type ViewSpec } from '../helpers/naive-kernels.js';
 
 const KINDS: BackendName[] = ['simd', 'scalar', 'js'];
 const POWERS = [2, 1, 3, 0.5];
-const ARENA = 1 << 22;
-
-function make(kind: BackendName): Promise<Backend> {
-  return kind === 'js' ? Promise.resolve(createJsBackend()) : createWasmBackend(kind);
-}
-
-/** Byte-wise copies in and out of backend memory, so any pointer alignment works. */
-class Mem {
-  readonly base: number;
-  constructor(readonly b: Backend) {
-    this.base = b.reserve(ARENA);
-  }
-  private bytes(ptr: number, n: number): Uint8Array {
-    return new Uint8Array(this.b.buffer, ptr, n);
-  }
-  put(ptr: number, a: Float32Array | Float64Array): void {
-    this.bytes(ptr, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-  }
-  f32(ptr: number, n: number): Float32Array {
-    const out = new Float32Array(n);
-    new Uint8Array(out.buffer).set(this.bytes(ptr, 4 * n));
-    return out;
-  }
-  f64(ptr: number, n: number): Float64Array {
-    const out = new Float64Array(n);
-    new Uint8Array(out.buffer).set(this.bytes(ptr, 8 * n));
-    return out;
-  }
-}
 
 const COUNTS = [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 17, 31];
 const INNERS = [2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 33];
@@ -56,12 +27,6 @@ function randomView(rng: () => number, inner1: boolean): ViewSpec & { length: nu
   const start = Math.floor(rng() * 6);
   const length = start + (outer - 1) * outerStride + count * inner + Math.floor(rng() * 5);
   return { start, outer, outerStride, count, inner, length };
-}
-
-/** 4-aligned for every backend; any byte offset for the Wasm builds (v128 loads need no alignment). */
-function misalign(kind: BackendName, rng: () => number, bytes: 4 | 8): number {
-  const off = kind === 'js' ? bytes * Math.floor(rng() * 4) : Math.floor(rng() * 16);
-  return off % 16 === 0 ? off + (kind === 'js' ? bytes : 1) : off;
 }
 
 describe('wasm binaries', () => {
@@ -202,12 +167,7 @@ describe.each(KINDS)('%s backend', (kind) => {
               const acc0 = new Float64Array(b + 2).map(() => rng());
               acc0[0] = guard;
               acc0[b + 1] = guard;
-              const tp = mem.base + 64 + misalign(kind, rng, 4);
-              const sp = mem.base + 256 * 1024 + misalign(kind, rng, 4);
-              const ap = mem.base + 512 * 1024 + misalign(kind, rng, 8);
-              mem.put(tp, t);
-              mem.put(sp, s);
-              mem.put(ap, acc0);
+              const { tp, sp, ap } = placeFused(mem, kind, rng, t, s, acc0);
               k.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap + 8, p, mode, a, b);
               const want = naiveScaleAccumulate(t, v, s, acc0.subarray(1, b + 1), p, mode, a, b);
               const where = `mode ${mode} a ${a} b ${b} p ${p} view ${JSON.stringify(v)}`;

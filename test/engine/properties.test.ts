@@ -3,20 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { BackendName } from '../../src/engine/backend.js';
 import { balance } from '../../src/engine/enorm.js';
 import { balanceReference } from '../../src/reference/reference.js';
-import { buildArchitecture, type ArchitectureSpec, type ConvOp, type DenseOp } from '../helpers/architectures.js';
+import { architectureArb } from '../helpers/architecture-arbs.js';
+import { buildArchitecture } from '../helpers/architectures.js';
 import { cloneNetwork, maxRelDiff, randomInputs, run, withFloat64Tensors } from '../helpers/nets.js';
 
-const CONV_OPS: ConvOp[] = ['conv', 'conv-s2', 'depthwise', 'bn', 'relu', 'leaky', 'identity', 'max-pool', 'avg-pool', 'dropout', 'residual', 'residual-proj', 'concat', 'tanh'];
-const DENSE_OPS: DenseOp[] = ['dense-relu', 'dense-leaky', 'dense-identity', 'dense-tanh', 'dense-residual', 'dense-concat', 'dense-bias-free'];
-
-const specArb: fc.Arbitrary<ArchitectureSpec> = fc.record({
-  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-  torch: fc.boolean(),
-  conv: fc.oneof(fc.constant([] as ConvOp[]), fc.array(fc.constantFrom(...CONV_OPS), { minLength: 1, maxLength: 6 })),
-  neck: fc.constantFrom('flatten' as const, 'global-avg-pool' as const, 'global-max-pool' as const),
-  dense: fc.array(fc.constantFrom(...DENSE_OPS), { maxLength: 4 }),
-  momentum: fc.boolean(),
-});
+const specArb = architectureArb();
 const optionsArb = fc.record({
   p: fc.constantFrom(1, 2, 3),
   c: fc.constantFrom(1, 1.2),

@@ -11,7 +11,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Network } from '../../src/network/layers.js';
 import { balanceReference } from '../../src/reference/reference.js';
-import { buildArchitecture, type ArchitectureSpec, type ConvOp, type DenseOp } from '../helpers/architectures.js';
+import { architectureArb } from '../helpers/architecture-arbs.js';
+import { buildArchitecture, type ConvOp, type DenseOp } from '../helpers/architectures.js';
 import { expectBits, expectRel, naiveScale, naiveScaleAccumulate, randomFusedView } from '../helpers/naive-kernels.js';
 import { maxRelDiff, randomInputs, run, withFloat64Tensors } from '../helpers/nets.js';
 import { mulberry32, randomFloat32 } from '../helpers/random.js';
@@ -73,6 +74,44 @@ describe('WGSL kernels against float64', () => {
     expect(cases).toBe(144);
   });
 
+  it('p = Infinity: the fused reduce takes the exact max in every mode; solve is sqrt(B/A)/sqrt(c)', async () => {
+    const m = await arena(4 << 20);
+    const rng = mulberry32(17);
+    const [tp, sp, ap] = [m.base, m.base + (1 << 20), m.base + (2 << 20)];
+    for (const mode of [0, 1, 2])
+      for (const a of [1, 2, 3])
+        for (const b of [1, 3, 5, 12]) {
+          const v = randomFusedView(rng);
+          const t = randomFloat32(v.length, rng, 3);
+          const s = randomFloat32(v.count, rng, 2);
+          const acc0 = Float64Array.from({ length: b }, () => Math.fround(rng()));
+          m.put(tp, t);
+          m.put(sp, s);
+          m.putAcc(ap, acc0);
+          m.k.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap, Infinity, mode, a, b);
+          m.flush();
+          const w = naiveScale(t, v, s);
+          const want = acc0.slice();
+          for (let o = 0; o < v.outer; o++)
+            for (let i = 0; i < v.count; i++)
+              for (let j = 0; j < v.inner; j++) {
+                const idx = Math.floor((mode === 0 ? o : mode === 1 ? j : i) / a) % b;
+                want[idx] = Math.max(want[idx], Math.abs(w[v.start + o * v.outerStride + i * v.inner + j]));
+              }
+          expectBits(await m.f32(tp, v.length), w);
+          // A max of f32 values is one of them: exact on the device too.
+          expect(Array.from(await m.acc(ap, b)), `mode ${mode} a ${a} b ${b}`).toEqual(Array.from(want));
+        }
+    const A = Float64Array.of(4, 1, 0, 2, 9).map(Math.fround);
+    const B = Float64Array.of(1, 1e-6, 3, 0, 9).map(Math.fround);
+    m.putAcc(ap, A);
+    m.putAcc(ap + 64, B);
+    m.k.solveScales(ap, ap + 64, 5, Infinity, 1.2, sp, sp + 64);
+    m.flush();
+    const want = Float64Array.from(A, (x, i) => (x > 0 && B[i] > 0 ? Math.sqrt(B[i] / x) / Math.sqrt(1.2) : 1));
+    expectRel(await m.f32(sp, 5), want, 1e-6);
+  });
+
   it('solveScales gives (B/A)^(1/2p)/sqrt(c), 1 for dead units; zero clears; scanFinite finds the first NaN or Inf', async () => {
     const m = await arena(1 << 16);
     const n = 600; // more than one workgroup
@@ -126,14 +165,7 @@ describe('WGSL kernels against float64', () => {
 
 const CONV_OPS: ConvOp[] = ['conv', 'conv-s2', 'depthwise', 'bn', 'relu', 'leaky', 'max-pool', 'avg-pool', 'residual', 'residual-proj', 'concat', 'tanh'];
 const DENSE_OPS: DenseOp[] = ['dense-relu', 'dense-leaky', 'dense-identity', 'dense-residual', 'dense-concat', 'dense-bias-free'];
-const specArb: fc.Arbitrary<ArchitectureSpec> = fc.record({
-  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-  torch: fc.boolean(),
-  conv: fc.oneof(fc.constant([] as ConvOp[]), fc.array(fc.constantFrom(...CONV_OPS), { minLength: 1, maxLength: 5 })),
-  neck: fc.constantFrom('flatten' as const, 'global-avg-pool' as const),
-  dense: fc.array(fc.constantFrom(...DENSE_OPS), { maxLength: 3 }),
-  momentum: fc.boolean(),
-});
+const specArb = architectureArb({ convOps: CONV_OPS, denseOps: DENSE_OPS, maxConv: 5, maxDense: 3, necks: ['flatten', 'global-avg-pool'] });
 const CYCLES = 5;
 
 /** CYCLES cycles of the one driver on the device; returns the plan's tensors and companions. */
@@ -187,6 +219,30 @@ describe('the engine on WebGPU', () => {
       { numRuns: 40 },
     );
     expect(balanced).toBeGreaterThan(runs / 2);
+  });
+
+  it('p = Infinity: random architectures agree with the Wasm engine and the float64 reference', async () => {
+    let balanced = 0;
+    await fc.assert(
+      fc.asyncProperty(specArb, fc.constantFrom(1, 1.2), fc.boolean(), async (spec, c, includeBiases) => {
+        const options = { p: Infinity, c, includeBiases, residual: 'complete' as const };
+        const { net } = buildArchitecture(spec);
+        const ref = balanceReference(net, { ...options, maxCycles: CYCLES, tolerance: 0 });
+        const wasm = await ENorm.create(net, { ...options, backend: 'simd' });
+        for (let k = 0; k < CYCLES; k++) wasm.cycle();
+        const { engine, out } = await cyclesOnDevice(net, options);
+        if (engine.plan.groups.length > 0) balanced++;
+        // The device solves d in f32 (the host in f64, then rounds): close, not the same bits.
+        out.forEach(({ data }, i) => {
+          const host = new Float32Array((wasm.backend as { buffer: ArrayBuffer }).buffer, wasm.tensorPointers[i], data.length);
+          expect(maxRelDiff(data, host), `${engine.plan.tensors[i].layer} vs wasm`).toBeLessThan(1e-5);
+          expect(maxRelDiff(data, ref.tensors[i]), `${engine.plan.tensors[i].layer} vs reference`).toBeLessThan(1e-4);
+        });
+        wasm.dispose();
+      }),
+      { numRuns: 25 },
+    );
+    expect(balanced).toBeGreaterThan(8);
   });
 
   it('host-only methods say so on a device engine', async () => {

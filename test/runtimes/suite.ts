@@ -181,5 +181,17 @@ export const CASES: Case[] = [
         });
       }
     },
+  },  {
+    name: 'range equalisation (p = Infinity): converges on scale changes, the three backends agree bit for bit',
+    async run(enorm) {
+      const bits = [];
+      for (const backend of ['simd', 'scalar', 'js'] as const) {
+        const net = convNet(enorm);
+        const report = await enorm.balance(net, { backend, p: Infinity, c: 1.1 });
+        check(report.converged && report.maxScaleChange <= 1e-6, `${backend}: not converged (maxScaleChange ${report.maxScaleChange})`);
+        bits.push(snapshot(net).map((a) => Array.from(a).join(',')).join(';'));
+      }
+      check(bits[1] === bits[0] && bits[2] === bits[0], 'the backends differ at p = Infinity');
+    },
   },
 ];

@@ -85,7 +85,7 @@ export class WebGPUBackend implements DeviceBackend {
       const chunks = Math.max(1, Math.ceil(terms / SUM_CHUNK));
       this.scratchWords = Math.max(this.scratchWords, b * chunks);
       this.record('partialSums', { ...v, acc: acc >>> 2, p, mode, a, b, chunks }, Math.ceil((b * chunks) / WORKGROUP));
-      this.record('gatherSums', { acc: acc >>> 2, b, chunks }, Math.ceil(b / WORKGROUP));
+      this.record('gatherSums', { acc: acc >>> 2, b, chunks, p }, Math.ceil(b / WORKGROUP));
     };
     this.kernels = {
       accumulate: (w, outer, outerStride, count, inner, acc, p) => {

@@ -3,7 +3,9 @@
  * All share one bind group: the engine memory as f32 words, a 64-byte parameter block (at a
  * dynamic offset, one block per dispatch), a status array for the finiteness scan and scratch
  * space for partial sums. Addresses are f32 word indices; an accumulator is the first word of its
- * 8-byte slot. Sums are f32 (WGSL has no f64), in chunks of at most SUM_CHUNK terms.
+ * 8-byte slot. Sums are f32 (WGSL has no f64), in chunks of at most SUM_CHUNK terms. For p = Infinity
+ * (range equalisation; p arrives as the f32 bits of +Inf) every sum is a max of |w| instead, which
+ * is exact in f32: the same tree of partial results gives the same bits as the host's f64 max.
  *
  * Each program's parameter block is a named WGSL struct generated from one field table
  * (PARAMS), and the backend packs its blocks from the same table (packParams), so the two
@@ -29,7 +31,7 @@ const VIEW = { w: 'u32', outer: 'u32', outerStride: 'u32', count: 'u32', inner: 
 export const PARAMS = {
   /** acc (word of the first accumulator), p, the key (mode, a, b) and chunks: partial sums per key. */
   partialSums: { ...VIEW, acc: 'u32', p: 'f32', mode: 'u32', a: 'u32', b: 'u32', chunks: 'u32' },
-  gatherSums: { acc: 'u32', b: 'u32', chunks: 'u32' },
+  gatherSums: { acc: 'u32', b: 'u32', chunks: 'u32', p: 'f32' },
   /** s: word of the scale vector. */
   scale: { ...VIEW, s: 'u32' },
   /** incoming / outgoing: words of the sums A and B; d / dInv: words of the scale vectors. */
@@ -89,6 +91,18 @@ fn powAbs(x: f32, p: f32) -> f32 {
 
 fn isFinite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+// s (+) t: s + t for the p-sums, max(s, t) for p = Infinity (read from the bits: no inf literal in WGSL).
+fn combine(s: f32, t: f32, p: f32) -> f32 {
+  if (!isFinite(p)) { return max(s, t); }
+  return s + t;
+}
+
+// The cost of one weight: |x|^p, or |x| for p = Infinity.
+fn cost(x: f32, p: f32) -> f32 {
+  if (!isFinite(p)) { return abs(x); }
+  return powAbs(x, p);
 }
 `;
 
@@ -150,7 +164,7 @@ const partialSums = program('partialSums', /* wgsl */ `
       if (mode == ${CrossMode.outer}u) { x = mem[at(k, y, z)]; }
       else if (mode == ${CrossMode.inner}u) { x = mem[at(y, z, k)]; }
       else { x = mem[at(y, k, z)]; }
-      sum += powAbs(x, params.p);
+      sum = combine(sum, cost(x, params.p), params.p);
     }
   }
   scratch[t] = sum;`, viewAt);
@@ -159,9 +173,9 @@ const gatherSums = program('gatherSums', /* wgsl */ `
   if (t >= params.b) { return; }
   let chunks = params.chunks;
   var sum = 0.0;
-  for (var c = 0u; c < chunks; c++) { sum += scratch[t * chunks + c]; }
+  for (var c = 0u; c < chunks; c++) { sum = combine(sum, scratch[t * chunks + c], params.p); }
   let slot = params.acc + 2u * t;
-  mem[slot] += sum;`);
+  mem[slot] = combine(mem[slot], sum, params.p);`);
 
 /** w(o,i,j) *= s[i]. */
 const scale = program('scale', /* wgsl */ `
@@ -176,7 +190,8 @@ const scale = program('scale', /* wgsl */ `
 
 /**
  * d = (B / A)^(1/(2p)) / sqrt(c), computed as exp2((log2 B - log2 A) / (2p)) / sqrt(c) so that no
- * ratio overflows f32; d = 1 where A or B is 0 or not finite (dead unit). dInv = 1 / d.
+ * ratio overflows f32; for p = Infinity its limit sqrt(B) / sqrt(A) / sqrt(c) (A, B the max costs).
+ * d = 1 where A or B is 0 or not finite (dead unit). dInv = 1 / d.
  */
 const solve = program('solve', /* wgsl */ `
   if (t >= params.count) { return; }
@@ -184,7 +199,8 @@ const solve = program('solve', /* wgsl */ `
   let b = mem[params.outgoing + 2u * t];
   var d = 1.0;
   if (a > 0.0 && b > 0.0 && isFinite(a) && isFinite(b)) {
-    d = exp2((log2(b) - log2(a)) / (2.0 * params.p)) / sqrt(params.c);
+    if (isFinite(params.p)) { d = exp2((log2(b) - log2(a)) / (2.0 * params.p)) / sqrt(params.c); }
+    else { d = sqrt(b) / sqrt(a) / sqrt(params.c); }
   }
   mem[params.d + t] = d;
   mem[params.dInv + t] = 1.0 / d;`);
