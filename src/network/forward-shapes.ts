@@ -147,6 +147,15 @@ function layerShape(layer: Layer, ins: number[][], at: At): { shape: number[]; w
       if (c !== n) throw layerError('E_WIDTH', at, `batch-norm has ${n} channels but receives ${c}`);
       return { shape: x, work: prod(x) };
     }
+    case 'layer-norm': {
+      const c = x[x.length - 1];
+      if (layer.gamma !== undefined) checkLength(layer.gamma, c, at, 'gamma');
+      if (layer.beta !== undefined) checkLength(layer.beta, c, at, 'beta');
+      return { shape: x, work: 3 * prod(x) };
+    }
+    case 'leaky-relu':
+      if (typeof layer.alpha === 'object') checkLength(layer.alpha, x[x.length - 1], at, 'alpha');
+      return { shape: x, work: prod(x) };
     case 'activation':
       if (!isBarrierActivation(layer.fn)) throw layerError('E_LAYER_KIND', at, `unknown activation '${String(layer.fn)}'`);
       return { shape: x, work: prod(x) };
@@ -190,7 +199,6 @@ function layerShape(layer: Layer, ins: number[][], at: At): { shape: number[]; w
       return { shape, work: prod(shape) };
     }
     case 'relu':
-    case 'leaky-relu':
     case 'identity':
     case 'dropout':
       return { shape: x, work: prod(x) };

@@ -22,7 +22,7 @@ import { NETWORK_INPUT, resolveGraph } from './graph.js';
 import {
   isWeighted,
   type ActivationLayer, type BatchNormLayer, type DenseLayer, type FlattenLayer, type Layer, type LayerKind,
-  type LeakyReluLayer, type Network,
+  type LayerNormLayer, type LeakyReluLayer, type Network,
 } from './layers.js';
 
 export type { ActivationLayout } from './geometry.js';
@@ -45,6 +45,7 @@ const KERNELS = new Map<LayerKind, Kernel<LayerKind>>(Object.entries({
   conv2d,
   'depthwise-conv2d': depthwiseConv2d,
   'batch-norm': batchNorm,
+  'layer-norm': layerNorm,
   relu: (_l, [x]) => map(x, (v) => (v < 0 ? 0 : v)),
   'leaky-relu': leakyRelu,
   identity: (_l, [x]) => x,
@@ -207,9 +208,37 @@ function batchNorm(layer: BatchNormLayer, [x]: Tensor[]): Tensor {
   return { data: out, shape: x.shape };
 }
 
+/**
+ * Per row of n features (a vector, or a map's channels at one position):
+ * y_i = gamma_i * (x_i - mean) / sqrt(var + epsilon) + beta_i, var the population variance.
+ */
+function layerNorm(layer: LayerNormLayer, [x]: Tensor[]): Tensor {
+  const n = x.shape[x.shape.length - 1];
+  const eps = layer.epsilon ?? 1e-3;
+  const out = new Float64Array(x.data.length);
+  for (let r = 0; r < out.length; r += n) {
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += x.data[r + i];
+    mean /= n;
+    let variance = 0;
+    for (let i = 0; i < n; i++) variance += (x.data[r + i] - mean) ** 2;
+    const inv = 1 / Math.sqrt(variance / n + eps);
+    for (let i = 0; i < n; i++) out[r + i] = (layer.gamma?.[i] ?? 1) * (x.data[r + i] - mean) * inv + (layer.beta?.[i] ?? 0);
+  }
+  return { data: out, shape: x.shape };
+}
+
+/** x for x >= 0, alpha x below: one slope, or one per channel (the last axis; the shape pass checked its length). */
 function leakyRelu(layer: LeakyReluLayer, [x]: Tensor[]): Tensor {
   const alpha = layer.alpha ?? 0.3;
-  return map(x, (v) => (v < 0 ? alpha * v : v));
+  if (typeof alpha === 'number') return map(x, (v) => (v < 0 ? alpha * v : v));
+  const n = alpha.length;
+  const out = new Float64Array(x.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = x.data[i];
+    out[i] = v < 0 ? alpha[i % n] * v : v;
+  }
+  return { data: out, shape: x.shape };
 }
 
 function activation(layer: ActivationLayer, [x]: Tensor[], ctx: KernelCtx): Tensor {

@@ -97,11 +97,35 @@ export interface BatchNormLayer extends LayerBase, Freezable {
   companions?: { gamma?: Companion; beta?: Companion };
 }
 
+/**
+ * Layer normalisation over the feature axis (a vector's features, a map's channels at each position):
+ * y = gamma * (x - mean_f(x)) / sqrt(var_f(x) + epsilon) + beta, mean and (population) variance over
+ * the features of one example (and position). It cancels only a uniform scale on its input, so the
+ * layer before it keeps scale 1; its own units carry their scale on gamma and beta, as batch norm's.
+ */
+export interface LayerNormLayer extends LayerBase, Freezable {
+  kind: 'layer-norm';
+  /** Absent means gamma = 1 (then the features cannot carry a scale). */
+  gamma?: Float32Array;
+  /** Absent means beta = 0. */
+  beta?: Float32Array;
+  /** Default 1e-3 (tfjs / Keras; ONNX and PyTorch use 1e-5). */
+  epsilon?: number;
+  /** The normalised axis: only -1 (the feature / channel axis) is supported. Default -1. */
+  axis?: number;
+  companions?: { gamma?: Companion; beta?: Companion };
+}
+
 export interface ReluLayer extends LayerBase { kind: 'relu' }
+/**
+ * y = x for x >= 0, alpha * x for x < 0. Positively homogeneous for any slope (f(d x) = d f(x) for
+ * d > 0), so it passes every unit's scale through; a per-channel `alpha` (PReLU) has one slope per
+ * feature / channel.
+ */
 export interface LeakyReluLayer extends LayerBase {
   kind: 'leaky-relu';
-  /** Slope for x < 0. Default 0.3 (tfjs). */
-  alpha?: number;
+  /** Slope for x < 0, one for all channels or one per channel (PReLU). Default 0.3 (tfjs). */
+  alpha?: number | Float32Array;
 }
 export interface IdentityLayer extends LayerBase { kind: 'identity' }
 
@@ -139,6 +163,7 @@ export type Layer =
   | Conv2DLayer
   | DepthwiseConv2DLayer
   | BatchNormLayer
+  | LayerNormLayer
   | ReluLayer
   | LeakyReluLayer
   | IdentityLayer
@@ -158,15 +183,15 @@ export type Network = Layer[];
 export type TensorRole = 'weight' | 'bias' | 'gamma' | 'beta';
 
 export const LAYER_KINDS = [
-  'input', 'dense', 'conv2d', 'depthwise-conv2d', 'batch-norm', 'relu', 'leaky-relu', 'identity',
+  'input', 'dense', 'conv2d', 'depthwise-conv2d', 'batch-norm', 'layer-norm', 'relu', 'leaky-relu', 'identity',
   'activation', 'max-pool', 'avg-pool', 'global-avg-pool', 'global-max-pool', 'dropout', 'flatten', 'add', 'concat',
 ] as const satisfies readonly LayerKind[];
 
 /** The layers with a kernel. */
 export type WeightedLayer = Extract<Layer, { kind: WeightedKind }>;
 
-/** The kinds whose tensors enorm rescales: the weighted ones and batch norm (gamma, beta); `frozen` applies to them. */
-export const RESCALED_KINDS = [...WEIGHTED_KINDS, 'batch-norm'] as const;
+/** The kinds whose tensors enorm rescales: the weighted ones and the norms (gamma, beta); `frozen` applies to them. */
+export const RESCALED_KINDS = [...WEIGHTED_KINDS, 'batch-norm', 'layer-norm'] as const;
 
 /**
  * Compile-time completeness: every kind is in LAYER_KINDS, every kind with a `weight` in

@@ -99,6 +99,17 @@ export function validateLayers(network: readonly Layer[]): MutableTensor[] {
       if (typeof v === 'number') positiveInts(what, v);
       else positiveInts(what, v, 2);
     };
+    /** A norm's gamma and beta (`n` features; undefined: any) with their companions, and its epsilon. */
+    const affine = (n: number | undefined) => {
+      const norm = layer as Extract<Layer, { kind: 'batch-norm' | 'layer-norm' }>;
+      for (const tensor of ['gamma', 'beta'] as const) {
+        if (norm[tensor] !== undefined) rewritable(tensor, norm[tensor], n ?? (norm[tensor] as Float32Array).length, norm.companions?.[tensor]);
+        else if (norm.companions?.[tensor] !== undefined) throw layerError('E_SHAPE', at, `companions.${tensor} given but the layer has no ${tensor}`, { tensor });
+      }
+      if (norm.epsilon !== undefined && !(Number.isFinite(norm.epsilon) && norm.epsilon >= 0)) {
+        throw layerError('E_OPTION', at, `epsilon must be a finite number >= 0, got ${describeValue(norm.epsilon)}`);
+      }
+    };
     const padding = (v: unknown) => {
       if (v !== undefined && v !== 'same' && v !== 'valid') throw layerError('E_OPTION', at, `padding must be 'same' or 'valid', got ${json(v)}`);
     };
@@ -130,18 +141,30 @@ export function validateLayers(network: readonly Layer[]): MutableTensor[] {
         if (n === 0) throw layerError('E_SHAPE', at, 'mean is empty', { tensor: 'mean' });
         register('mean', mean, false);
         register('variance', float32('variance', layer.variance, n), false);
-        if (layer.gamma !== undefined) rewritable('gamma', layer.gamma, n, layer.companions?.gamma);
-        else if (layer.companions?.gamma !== undefined) throw layerError('E_SHAPE', at, 'companions.gamma given but the layer has no gamma', { tensor: 'gamma' });
-        if (layer.beta !== undefined) rewritable('beta', layer.beta, n, layer.companions?.beta);
-        else if (layer.companions?.beta !== undefined) throw layerError('E_SHAPE', at, 'companions.beta given but the layer has no beta', { tensor: 'beta' });
-        if (layer.epsilon !== undefined && !(Number.isFinite(layer.epsilon) && layer.epsilon >= 0)) {
-          throw layerError('E_OPTION', at, `epsilon must be a finite number >= 0, got ${describeValue(layer.epsilon)}`);
-        }
+        affine(n);
         break;
       }
-      case 'leaky-relu':
-        if (layer.alpha !== undefined && !Number.isFinite(layer.alpha)) throw layerError('E_OPTION', at, `alpha must be finite, got ${describeValue(layer.alpha)}`);
+      case 'layer-norm': {
+        if (layer.axis !== undefined && layer.axis !== -1) {
+          throw layerError('E_OPTION', at, `axis must be -1 (layer-norm normalises the feature / channel axis only), got ${describeValue(layer.axis)}`);
+        }
+        const features = layer.gamma !== undefined ? float32('gamma', layer.gamma) : layer.beta !== undefined ? float32('beta', layer.beta) : undefined;
+        if (features?.length === 0) throw layerError('E_SHAPE', at, `${layer.gamma !== undefined ? 'gamma' : 'beta'} is empty`, { tensor: layer.gamma !== undefined ? 'gamma' : 'beta' });
+        affine(features?.length);
         break;
+      }
+      case 'leaky-relu': {
+        const alpha: unknown = layer.alpha;
+        if (typeof alpha === 'number' || alpha === undefined) {
+          if (alpha !== undefined && !Number.isFinite(alpha)) throw layerError('E_OPTION', at, `alpha must be finite, got ${describeValue(alpha)}`);
+          break;
+        }
+        // Per-channel slopes (PReLU): read as is, so rescaled memory under them would change the function.
+        const slopes = float32('alpha', alpha);
+        if (slopes.length === 0) throw layerError('E_SHAPE', at, 'alpha is empty: give one slope per channel, or a number', { tensor: 'alpha' });
+        register('alpha', slopes, false);
+        break;
+      }
       case 'activation':
         if (!isBarrierActivation(layer.fn)) {
           throw layerError('E_LAYER_KIND', at, `activation '${describeValue(layer.fn)}' is not supported; supported: ${BARRIER_ACTIVATIONS.join(', ')} (relu, leaky-relu and identity are layers of their own)`);

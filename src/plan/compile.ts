@@ -109,6 +109,22 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
     barriers.push({ layer: names[k], reason: `layer '${safeName(names[k])}' is frozen (${reason}): its tensors are not rescaled, and the units it reads and writes keep scale 1` });
     return { channels: units, segments: whole(g, units), spatial: null, flattened: null };
   };
+  /**
+   * A norm's output units y_i = gamma_i * xhat_i + beta_i: a group written by gamma (in cost) and beta,
+   * as a kernel's by its weight and bias; pinned without gamma (nothing can carry the scale).
+   */
+  const affineNorm = (k: number, layer: Extract<Layer, { kind: 'batch-norm' | 'layer-norm' }>, input: Value, n: number, noGamma: string): Value => {
+    if (layer.frozen !== undefined) return { ...frozenLayer(k, layer.frozen, input, n), spatial: input.spatial };
+    const gamma = layer.gamma ? slot(k, 'gamma', layer.gamma, companionList(layer.companions?.gamma)) : -1;
+    const beta = layer.beta ? [slot(k, 'beta', layer.beta, companionList(layer.companions?.beta))] : [];
+    if (gamma < 0) {
+      const g = newGroup(k, n);
+      g.pinned = true;
+      barriers.push({ layer: names[k], reason: `${noGamma}: its channels cannot carry a scale` });
+      return { channels: n, segments: whole(g, n), spatial: input.spatial, flattened: null };
+    }
+    return { ...produce(k, n, null, [gamma, ...beta]), spatial: input.spatial };
+  };
   /** A weighted layer: its kernel read per input channel (`read`), written per output unit (geometry's write view), plus its bias. */
   const weighted = (k: number, layer: WeightedLayer, input: Value, d: KernelDims, read: AxisLayout): Value => {
     if (layer.frozen !== undefined) return frozenLayer(k, layer.frozen, input, d.cout);
@@ -167,27 +183,21 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
         noFlatten();
         out = convolution(k, layer, input);
         break;
-      case 'batch-norm': {
+      case 'batch-norm':
         noFlatten();
-        const n = layer.mean.length;
-        checkChannels(k, input, n, 'channel count');
+        checkChannels(k, input, layer.mean.length, 'channel count');
         // BN cancels any scale on its input: the producer's units keep scale 1.
         pin(input);
-        if (layer.frozen !== undefined) {
-          out = { ...frozenLayer(k, layer.frozen, input, n), spatial: input.spatial };
-          break;
-        }
-        const gamma = layer.gamma ? slot(k, 'gamma', layer.gamma, companionList(layer.companions?.gamma)) : -1;
-        const beta = layer.beta ? slot(k, 'beta', layer.beta, companionList(layer.companions?.beta)) : -1;
-        if (gamma < 0) {
-          const g = newGroup(k, n);
-          g.pinned = true;
-          barriers.push({ layer: names[k], reason: 'batch norm without gamma (scale=false): its channels cannot carry a scale' });
-          out = { channels: n, segments: whole(g, n), spatial: input.spatial, flattened: null };
-        } else {
-          out = produce(k, n, null, beta >= 0 ? [gamma, beta] : [gamma]);
-          out.spatial = input.spatial;
-        }
+        out = affineNorm(k, layer, input, layer.mean.length, 'batch norm without gamma (scale=false)');
+        break;
+      case 'layer-norm': {
+        // Behind a Flatten its features are the map's values, not its channels: a vector of new units.
+        const n = layer.gamma?.length ?? layer.beta?.length ?? (input.flattened ? null : input.channels);
+        if (n !== null && !input.flattened) checkChannels(k, input, n, 'feature count');
+        // LN cancels only a uniform scale on its input (one per example): per-unit scales would change it.
+        pin(input, { layer: names[k], reason: `layer norm cancels only a uniform input scale: the units of '${inputName(k)}' keep scale 1` });
+        const normed = n === null ? unknownInput : affineNorm(k, layer, input, n, 'layer norm without gamma');
+        out = { ...normed, spatial: input.flattened ? false : input.spatial };
         break;
       }
       case 'relu':

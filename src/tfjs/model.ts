@@ -81,8 +81,9 @@ function ownerOf(name: string, layers: Set<string>): string | undefined {
 function markFrozen(model: tf.LayersModel, network: BoundModel['network'], variableOf: BoundModel['variableOf'], { shared, trainable }: Ownership): void {
   const names = new Set(model.layers.map((l) => l.name));
   for (const layer of network) {
-    if (!isWeighted(layer) && layer.kind !== 'batch-norm') continue;
-    const tensors = layer.kind === 'batch-norm' ? [layer.gamma, layer.beta] : [layer.weight, layer.bias];
+    // Kernel layers own weight and bias; the norms (batch-norm, layer-norm) own gamma and beta.
+    if (!isWeighted(layer) && layer.kind !== 'batch-norm' && layer.kind !== 'layer-norm') continue;
+    const tensors = isWeighted(layer) ? [layer.weight, layer.bias] : [layer.gamma, layer.beta];
     const owner = ownerOf(layer.name ?? '', names);
     const untrained = tensors.some((t) => t !== undefined && variableOf.has(t) && !trainable.has(variableOf.get(t)!));
     if (owner !== undefined && shared.has(owner)) layer.frozen = SHARED;

@@ -167,18 +167,48 @@ const separableConv2d = convolution((ctx) => {
   return kernelLayers(ctx, pointwise, filters, [depthwise]);
 });
 
+/** A norm's epsilon (default 1e-3, as tfjs). */
+function epsilonOf(ctx: LayerCtx): number {
+  const epsilon = ctx.config.epsilon ?? 1e-3;
+  if (typeof epsilon !== 'number' || !Number.isFinite(epsilon) || epsilon < 0) malformed(ctx, 'epsilon', epsilon);
+  return epsilon;
+}
+
+/** gamma (config scale) and beta (config center) of `channels` values, where the config keeps them. */
+function affineWeights(ctx: LayerCtx, layer: { gamma?: Float32Array; beta?: Float32Array }, channels: number | null): void {
+  if (ctx.config.scale !== false) layer.gamma = ctx.weight('gamma', [channels]);
+  if (ctx.config.center !== false) layer.beta = ctx.weight('beta', [layer.gamma?.length ?? channels]);
+}
+
 const batchNorm: LayerSpec = {
   convert(ctx) {
     lastAxisOnly(ctx, 'axis');
     const shape = ctx.weightShape('moving_mean');
     const channels = shape.length === 1 ? shape[0] : null;
-    const epsilon = ctx.config.epsilon ?? 1e-3;
-    if (typeof epsilon !== 'number' || !Number.isFinite(epsilon) || epsilon < 0) malformed(ctx, 'epsilon', epsilon);
     const mean = ctx.weight('moving_mean', [channels]);
-    const layer: Layer = { kind: 'batch-norm', name: ctx.name, epsilon, mean, variance: ctx.weight('moving_variance', [mean.length]) };
-    if (ctx.config.scale !== false) layer.gamma = ctx.weight('gamma', [mean.length]);
-    if (ctx.config.center !== false) layer.beta = ctx.weight('beta', [mean.length]);
+    const layer: Layer = { kind: 'batch-norm', name: ctx.name, epsilon: epsilonOf(ctx), mean, variance: ctx.weight('moving_variance', [mean.length]) };
+    affineWeights(ctx, layer, mean.length);
     return [layer];
+  },
+};
+
+/** LayerNormalization over the last axis only (tfjs's default), gamma and beta of one value per feature. */
+const layerNorm: LayerSpec = {
+  convert(ctx) {
+    lastAxisOnly(ctx, 'axis');
+    const layer: Layer = { kind: 'layer-norm', name: ctx.name, epsilon: epsilonOf(ctx) };
+    affineWeights(ctx, layer, null);
+    return [layer];
+  },
+};
+
+/** PReLU with one slope per channel: alpha is [..., 1, C] (shared_axes covering every axis but the last). */
+const prelu: LayerSpec = {
+  convert(ctx) {
+    const shape = ctx.weightShape('alpha');
+    const perChannel = shape.length === ctx.inputRanks[0] - 1 && shape.slice(0, -1).every((d) => d === 1);
+    if (!perChannel) ctx.unsupported(`alpha of shape [${shape.join(', ')}] (enorm supports one slope per channel: shared_axes on every axis but the last)`);
+    return [{ kind: 'leaky-relu', name: ctx.name, alpha: ctx.weight('alpha', [...shape]) }];
   },
 };
 
@@ -258,6 +288,8 @@ export const LAYERS: ReadonlyMap<string, LayerSpec> = new Map([
   ['DepthwiseConv2D', depthwiseConv2d],
   ['SeparableConv2D', separableConv2d],
   ['BatchNormalization', batchNorm],
+  ['LayerNormalization', layerNorm],
+  ['PReLU', prelu],
   ['MaxPooling2D', pool('max-pool')],
   ['MaxPool2D', pool('max-pool')],
   ['AveragePooling2D', pool('avg-pool')],

@@ -66,7 +66,7 @@ function attachCompanions(layer: Layer, companionOf: ReadonlyMap<Float32Array, F
   if (isWeighted(layer)) {
     const [weight, bias] = [of(layer.weight), of(layer.bias)];
     if (weight || bias) layer.companions = { ...(weight && { weight }), ...(bias && { bias }) };
-  } else if (layer.kind === 'batch-norm') {
+  } else if (layer.kind === 'batch-norm' || layer.kind === 'layer-norm') {
     const [gamma, beta] = [of(layer.gamma), of(layer.beta)];
     if (gamma || beta) layer.companions = { ...(gamma && { gamma }), ...(beta && { beta }) };
   }
