@@ -1,5 +1,5 @@
 // Bundles dist/ with esbuild, after tsc has written the declarations there (tsconfig.build.json).
-//   dist/{index,tfjs,webgpu,model-io,node}.js   ESM, readable (not minified), the Wasm inlined as base64; shared code in dist/chunks/
+//   dist/{index,tfjs,webgpu,model-io,onnx,node}.js   ESM, readable (not minified), the Wasm inlined as base64; shared code in dist/chunks/
 //   dist/{index,tfjs}.workerd.js                  ESM, minified, for runtimes that refuse Wasm from bytes: `import m from './enorm.simd.wasm'`
 //   dist/{index,tfjs}.edge-light.js               the same with Vercel's `?module` suffix
 //   dist/cjs/*.js                                 CommonJS, readable (dist/cjs/package.json says so), with a copy of the declarations
@@ -19,8 +19,10 @@ import { gzipSync } from 'node:zlib';
 
 // 30 KB until the model-file hardening: validating shapes before allocating (forward-shapes), reading
 // the network once, the instance pool and the memory checks added 2.9 KB gzipped to the browser entry.
-const CORE_BUDGET_BYTES = 33 * 1024;
-const LIBRARY_ENTRIES = { index: 'src/index.ts', tfjs: 'src/tfjs/index.ts', webgpu: 'src/webgpu.ts', 'model-io': 'src/model-io.ts' };
+// 33 KB until issue 12: range equalisation (p = Infinity: max kernels in both Wasm builds and the JS
+// backend, its stopping rule), the layer-norm kind, per-channel PReLU and the geometry tables added 2.1 KB.
+const CORE_BUDGET_BYTES = 36 * 1024;
+const LIBRARY_ENTRIES = { index: 'src/index.ts', tfjs: 'src/tfjs/index.ts', webgpu: 'src/webgpu.ts', 'model-io': 'src/model-io.ts', onnx: 'src/onnx.ts' };
 const WASM_ENTRIES = { index: 'src/index.ts', tfjs: 'src/tfjs/index.ts' };
 
 const common = { bundle: true, target: 'es2022', sourcemap: true, logLevel: 'warning', keepNames: true };

@@ -2,5 +2,7 @@
 export * from './index.js';
 export * from './model-io.js';
 export { readTfjsModelFile, writeTfjsModelFile, type ReadTfjsModelOptions, type WriteTfjsModelOptions } from './model-io/files.js';
+export { readOnnxModelFile, writeOnnxModelFile, type ReadOnnxModelFileOptions, type WriteOnnxModelFileOptions } from './model-io/onnx/node.js';
+export * from './onnx.js';
 export type { AtomicWriteStep } from './model-io/atomic-write.js';
 export { main as runCli } from './cli/main.js';

@@ -4,10 +4,12 @@
  * it (so `enorm balance notes.txt` reports tfjs's "not valid JSON", as before the registry).
  */
 import type { ModelFormat } from './format.js';
+import { onnxFormat } from './onnx/format.js';
 import { tfjsFormat } from './tfjs/format.js';
 
 export const FORMATS: readonly ModelFormat[] = [
   tfjsFormat as ModelFormat,
+  onnxFormat as ModelFormat,
 ];
 
 export function formatFor(path: string, head?: Uint8Array): ModelFormat {
