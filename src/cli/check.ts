@@ -1,5 +1,5 @@
 /**
- * The CLI's output-deviation check: the network's outputs on `samples` seeded random inputs,
+ * The CLI's output-deviation check: the network's outputs on `samples` seeded random inputs (or --inputs),
  * before and after balancing, with memory and work bounded whatever size the model declares.
  *
  * The input shape is first pushed through every layer by the shape pass (no allocation
@@ -13,7 +13,10 @@ import { forward, networkLayout } from '../network/forward.js';
 import { forwardShapes } from '../network/forward-shapes.js';
 import type { Network } from '../network/layers.js';
 import { mulberry32 } from '../network/random.js';
+import type { ModelRunner } from '../model-io/format.js';
+import { SqnrAccumulator } from '../quantize/quantize.js';
 import { CliFailure } from './failure.js';
+import type { CheckInputs } from './inputs.js';
 
 export const CHECK_LIMITS = {
   /** Float64 activations (and the float32 inputs) of one chunk of examples. */
@@ -62,9 +65,13 @@ export class DeviationCheck {
   readonly exampleBytes: number;
   private before: Float64Array | undefined;
 
-  /** Validates the shape and the limits; allocates nothing yet. */
-  /** `source` starts every message (the model path); `where` says where the shape came from. */
-  constructor(net: Network, private readonly shape: number[], private readonly samples: number, private readonly seed: number, private readonly source: string, where: string) {
+  /**
+   * Validates the shape and the limits; allocates nothing yet. `source` starts every message (the
+   * model path); `where` says where the shape came from; `inputs` (--inputs) replaces the random
+   * inputs, and then `samples` must be its example count.
+   */
+  constructor(net: Network, private readonly shape: number[], private readonly samples: number, private readonly seed: number, private readonly source: string, where: string,
+    private readonly inputs?: CheckInputs) {
     const plan = checkInputShape(net, shape, `${source}: ${where}`);
     this.size = plan.inputShapes[0].reduce((a, b) => a * b, 1);
     const perExampleBytes = plan.peakValuesPerExample * 8 + this.size * 4;
@@ -92,65 +99,113 @@ export class DeviationCheck {
   }
 
   /**
-   * Runs `net` on every sample, chunk by chunk, and calls `take(outputs, offset)` with each chunk's
-   * outputs (all network outputs of an example, concatenated, example-major). The inputs are uniform
-   * in [0, 1) from one seeded stream, the same for every pass.
+   * The check's inputs chunk by chunk: the --inputs examples, or uniform in [0, 1) from one seeded
+   * stream, the same for every pass.
    */
-  private run(net: Network, take: (outputs: Float64Array, offset: number) => void): void {
+  private *inputChunks(): Generator<[x: Float32Array, n: number]> {
     const rng = mulberry32(this.seed);
-    let offset = 0;
     for (let done = 0; done < this.samples; done += this.chunk) {
       const n = Math.min(this.chunk, this.samples - done);
+      if (this.inputs) {
+        yield [this.inputs.data.subarray(done * this.size, (done + n) * this.size), n];
+        continue;
+      }
       const x = new Float32Array(n * this.size);
       for (let i = 0; i < x.length; i++) x[i] = rng();
-      const outs = forward(net, [x], { batch: n, inputShapes: [this.shape] });
-      const perExample = outs.map((o) => o.length / n);
-      const width = perExample.reduce((a, b) => a + b, 0);
-      const joined = new Float64Array(n * width);
-      for (let b = 0; b < n; b++) {
-        let at = b * width;
-        outs.forEach((o, i) => {
-          joined.set(o.subarray(b * perExample[i], (b + 1) * perExample[i]), at);
-          at += perExample[i];
-        });
-      }
-      take(joined, offset);
-      offset += joined.length;
+      yield [x, n];
     }
+  }
+
+  /** All network outputs of each example of a chunk, concatenated, example-major (float64 forward pass). */
+  private forwardChunk(net: Network, x: Float32Array, n: number): Float64Array {
+    const outs = forward(net, [x], { batch: n, inputShapes: [this.shape] });
+    const perExample = outs.map((o) => o.length / n);
+    const width = perExample.reduce((a, b) => a + b, 0);
+    const joined = new Float64Array(n * width);
+    for (let b = 0; b < n; b++) {
+      let at = b * width;
+      outs.forEach((o, i) => {
+        joined.set(o.subarray(b * perExample[i], (b + 1) * perExample[i]), at);
+        at += perExample[i];
+      });
+    }
+    return joined;
   }
 
   /** The outputs before balancing; E_NONFINITE if any is NaN or infinite (nothing can be measured then). */
   recordBefore(net: Network): void {
-    const parts: Float64Array[] = [];
-    let total = 0;
-    this.run(net, (o) => { parts.push(o); total += o.length; });
-    const before = new Float64Array(total);
+    const parts: ArrayLike<number>[] = [];
+    for (const [x, n] of this.inputChunks()) parts.push(this.forwardChunk(net, x, n));
+    this.keepBefore(parts);
+  }
+
+  /** recordBefore through a format's runtime (its first output). */
+  async recordBeforeWith(run: ModelRunner): Promise<void> {
+    const parts: ArrayLike<number>[] = [];
+    for (const [x, n] of this.inputChunks()) parts.push(await run(x, n, this.shape));
+    this.keepBefore(parts);
+  }
+
+  private keepBefore(parts: ArrayLike<number>[]): void {
+    const before = new Float64Array(parts.reduce((t, p) => t + p.length, 0));
     let at = 0;
     for (const p of parts) { before.set(p, at); at += p.length; }
     const bad = before.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) {
-      throw new CliFailure('E_NONFINITE', `${this.source}: the model's outputs are not finite before balancing (output value ${bad} on the check's random inputs is ${before[bad]}), ` +
+      throw new CliFailure('E_NONFINITE', `${this.source}: the model's outputs are not finite before balancing (output value ${bad} on the check's ${this.inputs ? '--inputs' : 'random inputs'} is ${before[bad]}), ` +
         'so the deviation cannot be measured; nothing written (pass --samples 0 to skip the check)');
     }
     this.before = before;
   }
 
+  /**
+   * Output SQNR in dB of `approx` against `reference` on the check's inputs (float64 forward
+   * passes of both): 10 log10(sum y^2 / sum (y - y~)^2), Infinity when they agree exactly.
+   */
+  outputSqnr(reference: Network, approx: Network): number {
+    const acc = new SqnrAccumulator();
+    for (const [x, n] of this.inputChunks()) acc.add(this.forwardChunk(reference, x, n), this.forwardChunk(approx, x, n));
+    return acc.db;
+  }
+
   /** Largest deviation of the outputs now from those recorded; NaN when an output became non-finite. */
   compareAfter(net: Network): Deviation {
+    const meter = this.meter();
+    for (const [x, n] of this.inputChunks()) meter.add(this.forwardChunk(net, x, n));
+    return meter.result();
+  }
+
+  /** compareAfter through a format's runtime (compared with what recordBeforeWith kept). */
+  async compareAfterWith(run: ModelRunner): Promise<Deviation> {
+    const meter = this.meter();
+    for (const [x, n] of this.inputChunks()) meter.add(await run(x, n, this.shape));
+    return meter.result();
+  }
+
+  /** Accumulates max |after - before| chunk by chunk, in the order of inputChunks. */
+  private meter() {
     const before = this.before;
     if (!before) throw new ENormError('E_STATE', 'DeviationCheck: compareAfter before recordBefore');
     let absolute = 0;
     let scale = 0;
     let finite = true;
-    this.run(net, (after, offset) => {
-      for (let i = 0; i < after.length; i++) {
-        const d = Math.abs(after[i] - before[offset + i]);
-        if (d > absolute) absolute = d;
-        else if (Number.isNaN(d)) finite = false; // NaN fails every comparison: track it apart
-        scale = Math.max(scale, Math.abs(before[offset + i]));
-      }
-    });
-    if (!finite) absolute = NaN;
-    return { absolute, relative: scale > 0 ? absolute / scale : absolute, scale };
+    let offset = 0;
+    return {
+      add(after: ArrayLike<number>): void {
+        if (offset + after.length > before.length) finite = false; // a runtime answered more outputs than before: no match
+        for (let i = 0; i < after.length && offset + i < before.length; i++) {
+          const d = Math.abs(after[i] - before[offset + i]);
+          if (d > absolute) absolute = d;
+          else if (Number.isNaN(d)) finite = false; // NaN fails every comparison: track it apart
+          scale = Math.max(scale, Math.abs(before[offset + i]));
+        }
+        offset += after.length;
+      },
+      result(): Deviation {
+        if (offset !== before.length) finite = false;
+        const abs = finite ? absolute : NaN;
+        return { absolute: abs, relative: scale > 0 ? abs / scale : abs, scale };
+      },
+    };
   }
 }

@@ -19,6 +19,14 @@ export interface BalanceFlags {
   inputShape?: number[];
   maxDeviation: number;
   json: boolean;
+  /** --quantize: the before/after quantisation report at this width. */
+  quantize?: 'int8' | 'int4';
+  perChannel: boolean;
+  /** --inputs FILE: the check's inputs (.npy float32 or a JSON array). */
+  inputs?: string;
+  quiet: boolean;
+  foldBn: boolean;
+  requireCheck: boolean;
 }
 
 /** A decimal number as typed (no empty strings, which Number() reads as 0; no hex, no 'Infinity'). */
@@ -34,9 +42,11 @@ const positive = (name: string) => (v: string) => {
   if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError(`${name} must be a number > 0.`);
   return x;
 };
+/** A number in (0, MAX_P], or 'inf' / 'Infinity' (any case) for range equalisation (p = ∞). */
 const normP = (v: string) => {
+  if (/^\s*(inf|infinity)\s*$/i.test(v)) return Infinity;
   const x = number(v);
-  if (!Number.isFinite(x) || x <= 0 || x > MAX_P) throw new InvalidArgumentError(`p must be a number > 0 and <= ${MAX_P}.`);
+  if (!Number.isFinite(x) || x <= 0 || x > MAX_P) throw new InvalidArgumentError(`p must be a number > 0 and <= ${MAX_P}, or inf.`);
   return x;
 };
 const nonNegative = (name: string) => (v: string) => {
@@ -62,7 +72,7 @@ const shapeList = (v: string) => {
 export function parseFlags(): Option[] {
   return [
     new Option('--c <C>', 'asymmetric scaling coefficient c > 0 (fixed point ||out|| = c ||in||)').argParser(positive('c')).default(1),
-    new Option('--p <P>', `the norm, 0 < p <= ${MAX_P}`).argParser(normP).default(2),
+    new Option('--p <P>', `the norm, 0 < p <= ${MAX_P}, or inf (range equalisation: max|w|)`).argParser(normP).default(2),
     new Option('--tolerance <T>', 'stop when the relative energy change is at most T').argParser(nonNegative('tolerance')).default(1e-6),
     new Option('--max-cycles <N>', 'most ENorm cycles').argParser(count('max-cycles')).default(1000),
     new Option('--include-biases', 'count |bias|^p in the cost (biases are always rescaled)').default(false),
@@ -73,6 +83,12 @@ export function parseFlags(): Option[] {
     new Option('--input-shape <dims>', 'per-example input shape, e.g. 28,28,1 (when the model leaves it open)').argParser(shapeList),
     new Option('--max-deviation <x>', 'refuse to write if outputs move by more than x relative').argParser(nonNegative('max-deviation')).default(1e-3),
     new Option('--json', 'print the report as JSON on stdout; errors as one JSON object on stderr').default(false),
+    new Option('--quantize <bits>', 'add a before/after report of symmetric weight quantisation (SQNR in dB)').choices(['int8', 'int4']),
+    new Option('--per-channel', 'with --quantize: one scale per output channel instead of per tensor').default(false),
+    new Option('--inputs <file>', 'check inputs (.npy float32, or a JSON array; first axis the batch) instead of random ones'),
+    new Option('--quiet', 'no progress on stderr (it is shown only when stderr is a terminal)').default(false),
+    new Option('--fold-bn', 'fold batch norms into the layer before them, then balance (the BN layers are gone from the output)').default(false),
+    new Option('--require-check', 'fail (nothing written) when the output check cannot run, e.g. its runtime is not installed').default(false),
   ];
 }
 

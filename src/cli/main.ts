@@ -1,108 +1,31 @@
 import { Command, CommanderError } from 'commander';
-import { balancePrepared, type BalanceReport } from '../engine/enorm.js';
 import { isENormError } from '../errors.js';
-import { formatFor } from '../model-io/formats.js';
-import type { Network } from '../network/layers.js';
-import { prepare } from '../plan/prepare.js';
-import { checkInputShape, DeviationCheck, deviationAccepted } from './check.js';
+import { FORMATS } from '../model-io/formats.js';
 import { CliFailure } from './failure.js';
 import { parseFlags, usageJson, type BalanceFlags } from './flags.js';
 import { errorJson, errorLine, usageLine } from './output.js';
-import { formatReport } from './report.js';
-import { layerNorms, type LayerNorms } from './stats.js';
+import { progressFor } from './progress.js';
+import { formatReport, reportJson } from './report.js';
+import { runBalance } from './run.js';
 import { VERSION } from './version.js';
+
+export type { CliReport, OutputDeviation } from './run.js';
 
 export interface CliIO {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Whether `err` is a terminal: progress is shown only then (and not with --quiet). Default false. */
+  isTTY?: boolean;
 }
 
 const defaultIO: CliIO = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
+  isTTY: process.stderr.isTTY === true,
 };
 
 /** Exit codes: 0 success, 1 expected failure (bad model, bad numbers, limits, deviation), 2 usage error. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
-
-export interface CliReport {
-  model: string;
-  output: string;
-  written: string[];
-  options: { c: number; p: number; tolerance: number; maxCycles: number; includeBiases: boolean; residual: string };
-  backend: string;
-  energyBefore: number;
-  energyAfter: number;
-  cycles: number;
-  converged: boolean;
-  groups: number;
-  units: number;
-  barriers: BalanceReport['barriers'];
-  layers: (LayerNorms & { normAfter: number; spreadAfter: number })[];
-  outputDeviation: { samples: number; absolute: number; relative: number; maxAbsOutput: number };
-}
-
-/**
- * The deviation check for this run, validated before anything is computed: the input shape
- * (--input-shape, else the model's) must fit the weights, and the check must fit its limits.
- * With --samples 0 a fully known shape of a single-input model is still checked against the weights.
- */
-function prepareCheck(model: string, read: { network: Network; inputShape: number[] }, f: BalanceFlags): DeviationCheck | undefined {
-  const shape = f.inputShape ?? read.inputShape;
-  const where = `the input shape${f.inputShape ? ' given by --input-shape' : ''}`;
-  const open = shape.some((d) => !(d > 0));
-  const inputs = read.network.reduce((n, l) => n + (l.kind === 'input' ? 1 : 0), 0);
-  if (f.samples === 0) {
-    if (!open && inputs <= 1) checkInputShape(read.network, shape, `${model}: ${where}`);
-    return undefined;
-  }
-  if (open) {
-    throw new CliFailure('E_SHAPE', `${model}: the input shape [${shape.map((d) => (d > 0 ? d : '?')).join(', ')}] has open dimensions; give --input-shape (or --samples 0)`);
-  }
-  return new DeviationCheck(read.network, shape, f.samples, f.seed, model, where);
-}
-
-async function runBalance(model: string, f: BalanceFlags): Promise<CliReport> {
-  const format = formatFor(model);
-  const read = await format.read(model);
-  const view = format.verification(read);
-  // Read, validated and planned once (NaN weights, shapes, aliasing, graph and width errors come
-  // first, with their own messages; nothing is written). Then the input shape and the check's
-  // limits, then the check itself. prepared.network holds the same Float32Arrays as view.network.
-  const prepared = prepare(view.network, {
-    c: f.c, p: f.p, tolerance: f.tolerance, maxCycles: f.maxCycles, includeBiases: f.includeBiases, residual: f.residual, backend: f.backend,
-  });
-  const net = prepared.network;
-  const check = prepareCheck(model, view, f);
-  check?.recordBefore(net);
-  const normsBefore = layerNorms(net, f.p);
-
-  const report = await balancePrepared(prepared);
-
-  const dev = check ? check.compareAfter(net) : { absolute: 0, relative: 0, scale: 0 };
-  if (!deviationAccepted(dev, f.maxDeviation)) {
-    const how = Number.isFinite(dev.relative) ? `by ${dev.relative.toExponential(2)} relative` : `to non-finite values (deviation ${dev.relative})`;
-    throw new CliFailure('E_DEVIATION', `${model}: balancing moved the outputs ${how} (over --max-deviation ${f.maxDeviation}); nothing written`);
-  }
-  const normsAfter = layerNorms(net, f.p);
-  const written = await format.write(read, f.out);
-  return {
-    model,
-    output: f.out,
-    written,
-    options: { c: f.c, p: f.p, tolerance: f.tolerance, maxCycles: f.maxCycles, includeBiases: f.includeBiases, residual: f.residual },
-    backend: report.backend,
-    energyBefore: report.energyBefore,
-    energyAfter: report.energyAfter,
-    cycles: report.cycles,
-    converged: report.converged,
-    groups: report.groups,
-    units: report.units,
-    barriers: report.barriers,
-    layers: normsBefore.map((l, i) => ({ ...l, normAfter: normsAfter[i].norm, spreadAfter: normsAfter[i].spread })),
-    outputDeviation: { samples: f.samples, absolute: dev.absolute, relative: dev.relative, maxAbsOutput: dev.scale },
-  };
-}
 
 export { formatReport } from './report.js';
 
@@ -131,14 +54,22 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
 
   const balanceCommand = program
     .command('balance')
-    .description('balance a TensorFlow.js layers model (model.json + weight shards) and write the result')
-    .argument('<model.json>', 'the tfjs layers model to balance')
-    .requiredOption('-o, --out <dir>', 'directory for the balanced model.json and its weights file')
+    .description(`balance a model (${FORMATS.map((f) => `${f.name}: ${f.argument}`).join(', ')}) and write the result`)
+    .argument(`<${FORMATS.map((f) => f.argument).join('|')}>`, 'the model to balance')
+    .requiredOption('-o, --out <dir>', `where to write: ${FORMATS.map((f) => `a ${f.output === 'dir' ? 'folder' : 'file'} for ${f.name}`).join(', ')}`)
     .addHelpText('after', HELP_AFTER);
   for (const option of parseFlags()) balanceCommand.addOption(option);
   balanceCommand.action(async (model: string, flags: BalanceFlags) => {
-    const report = await runBalance(model, flags);
-    io.out(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+    const progress = progressFor(io.err, { tty: io.isTTY === true, quiet: flags.quiet, p: flags.p });
+    // The header comes before any work, so a long read or plan is never silent.
+    progress.phase(`enorm balance ${model} -> ${flags.out}: c=${flags.c} p=${flags.p} tolerance=${flags.tolerance} max-cycles=${flags.maxCycles} backend=${flags.backend}` +
+      `${flags.quantize ? ` quantize=${flags.quantize}${flags.perChannel ? ' per-channel' : ''}` : ''}${flags.foldBn ? ' fold-bn' : ''}`);
+    try {
+      const report = await runBalance(model, flags, progress);
+      io.out(flags.json ? reportJson(report) : formatReport(report));
+    } finally {
+      progress.done();
+    }
   });
 
   try {

@@ -5,7 +5,7 @@ export interface LayerNorms {
   layer: string;
   kind: string;
   units: number;
-  /** ||W||_p of the whole weight tensor. */
+  /** ||W||_p of the whole weight tensor (max |w| for p = ∞). */
   norm: number;
   /** max / min of the per-unit incoming norms ||W_i||_p over units with a non-zero norm (1 = all equal). */
   spread: number;
@@ -15,17 +15,17 @@ export interface LayerNorms {
 export function layerNorms(net: Network, p: number): LayerNorms[] {
   const rows: LayerNorms[] = [];
   net.forEach((layer, k) => {
-    // Per unit sum |w|^p: a weighted layer's kernel per output unit, a batch norm's gamma.
+    // Per unit sum |w|^p (max |w| for p = ∞): a weighted layer's kernel per output unit, a batch norm's gamma.
     let sums: Float64Array;
     if (isWeighted(layer)) sums = unitSums(layer, p);
-    else if (layer.kind === 'batch-norm' && layer.gamma) sums = Float64Array.from(layer.gamma, (g) => Math.abs(g) ** p);
+    else if (layer.kind === 'batch-norm' && layer.gamma) sums = Float64Array.from(layer.gamma, (g) => (p === Infinity ? Math.abs(g) : Math.abs(g) ** p));
     else return;
     let total = 0;
     let max = 0;
     let min = Infinity;
     for (const s of sums) {
-      total += s;
-      const n = s ** (1 / p);
+      total = p === Infinity ? Math.max(total, s) : total + s;
+      const n = p === Infinity ? s : s ** (1 / p);
       if (n > 0) {
         if (n > max) max = n;
         if (n < min) min = n;
@@ -35,18 +35,22 @@ export function layerNorms(net: Network, p: number): LayerNorms[] {
       layer: layerName(layer, k),
       kind: layer.kind === 'batch-norm' ? 'batch-norm (gamma)' : layer.kind,
       units: sums.length,
-      norm: total ** (1 / p),
+      norm: p === Infinity ? total : total ** (1 / p),
       spread: max > 0 ? max / min : 1,
     });
   });
   return rows;
 }
 
-/** sum over each output unit's kernel elements of |w|^p. */
+/** Over each output unit's kernel elements: sum of |w|^p, or max |w| for p = ∞ (||W_i||_∞). */
 function unitSums(layer: WeightedLayer, p: number): Float64Array {
   const sums = new Float64Array(outputUnits(layer));
   const unit = outputUnitOf(layer);
   const weight = layer.weight;
-  for (let i = 0; i < weight.length; i++) sums[unit(i)] += Math.abs(weight[i]) ** p;
+  if (p === Infinity) {
+    for (let i = 0; i < weight.length; i++) sums[unit(i)] = Math.max(sums[unit(i)], Math.abs(weight[i]));
+  } else {
+    for (let i = 0; i < weight.length; i++) sums[unit(i)] += Math.abs(weight[i]) ** p;
+  }
   return sums;
 }
