@@ -1,7 +1,7 @@
 /** The core entry: networks, the cycle driver on the Wasm (or JS) kernels, validation and the float64 reference. */
 export { balance, ENorm } from './engine/enorm.js';
 export type { BalanceReport, GroupScales } from './engine/enorm.js';
-export type { BalanceOptions, ENormOptions } from './plan/options.js';
+export type { BalanceOptions, CycleInfo, ENormOptions, OnCycle } from './plan/options.js';
 export type { Backend, BackendName, CycleKernels, DeviceBackend, Kernels } from './engine/backend.js';
 export type { BackendChoice } from './engine/select.js';
 export { createBackend } from './engine/select.js';

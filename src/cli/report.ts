@@ -34,7 +34,8 @@ export function formatReport(r: CliReport): string {
     ...(r.foldedBatchNorms !== undefined ? [`folded ${r.foldedBatchNorms} batch norm${r.foldedBatchNorms === 1 ? '' : 's'} into the layer before`] : []),
     '',
   ];
-  const header = ['layer', 'kind', 'units', `||W||_p before`, 'after', 'unit-norm spread before', 'after'];
+  // For p = ∞ the norm is max |w| (stats.ts).
+  const header = ['layer', 'kind', 'units', `${r.options.p === Infinity ? 'max|W|' : '||W||_p'} before`, 'after', 'unit-norm spread before', 'after'];
   const rows = r.layers.map((l) => [safe(l.layer), l.kind, String(l.units), g(l.norm), g(l.normAfter), g(l.spread), g(l.spreadAfter)]);
   lines.push(...table(header, rows, 2), '');
   if (r.barriers.length) {

@@ -15,10 +15,10 @@ export interface LayerNorms {
 export function layerNorms(net: Network, p: number): LayerNorms[] {
   const rows: LayerNorms[] = [];
   net.forEach((layer, k) => {
-    // Per unit sum |w|^p (max |w| for p = ∞): a weighted layer's kernel per output unit, a batch norm's gamma.
+    // Per unit sum |w|^p (max |w| for p = ∞): a weighted layer's kernel per output unit, a norm's gamma.
     let sums: Float64Array;
     if (isWeighted(layer)) sums = unitSums(layer, p);
-    else if (layer.kind === 'batch-norm' && layer.gamma) sums = Float64Array.from(layer.gamma, (g) => (p === Infinity ? Math.abs(g) : Math.abs(g) ** p));
+    else if ((layer.kind === 'batch-norm' || layer.kind === 'layer-norm') && layer.gamma) sums = Float64Array.from(layer.gamma, (g) => (p === Infinity ? Math.abs(g) : Math.abs(g) ** p));
     else return;
     let total = 0;
     let max = 0;
@@ -33,7 +33,7 @@ export function layerNorms(net: Network, p: number): LayerNorms[] {
     }
     rows.push({
       layer: layerName(layer, k),
-      kind: layer.kind === 'batch-norm' ? 'batch-norm (gamma)' : layer.kind,
+      kind: layer.kind === 'batch-norm' || layer.kind === 'layer-norm' ? `${layer.kind} (gamma)` : layer.kind,
       units: sums.length,
       norm: p === Infinity ? total : total ** (1 / p),
       spread: max > 0 ? max / min : 1,

@@ -49,6 +49,16 @@ describe('--p inf', () => {
     expect(report.layers[0].norm).toBeCloseTo(first.weight.reduce((m, w) => Math.max(m, Math.abs(w)), 0), 12);
   });
 
+  it('the text report heads the norm column max|W| at p = ∞ and ||W||_p otherwise', async () => {
+    const inf = await cli(['balance', MODEL, '-o', await fresh(), '--p', 'inf', '--samples', '2']);
+    const two = await cli(['balance', MODEL, '-o', await fresh(), '--samples', '2']);
+    expect(inf.code).toBe(0);
+    expect(two.code).toBe(0);
+    expect(inf.out).toMatch(/max\|W\| before/);
+    expect(inf.out).not.toMatch(/\|\|W\|\|_p/);
+    expect(two.out).toMatch(/\|\|W\|\|_p before/);
+  });
+
   it.each(['-inf', 'infinite', 'NaN', '11'])('--p %s is a usage error', async (p) => {
     const r = await cli(['balance', MODEL, '-o', await fresh(), '--p', p]);
     expect(r.code).toBe(2);

@@ -193,7 +193,8 @@ export async function checkFrozenKept(a: { model: tf.LayersModel; optimizer: tf.
   expect(maxRelDiff(await predict(model, x).data(), before)).toBeLessThan(1e-5);
   expect(await energy(model)).toBeLessThan(energyBefore);
   for (const i of frozen) {
-    const barrier = info!.barriers.find((b) => b.layer === model.layers[i].name);
-    expect(barrier?.reason).toMatch(reason);
+    // A layer may cause several barriers (a layer norm also pins the layer before it): one gives `reason`.
+    const reasons = info!.barriers.filter((b) => b.layer === model.layers[i].name).map((b) => b.reason);
+    expect(reasons.find((r) => reason.test(r)) ?? reasons).toMatch(reason);
   }
 }

@@ -104,6 +104,24 @@ describe('enormStep leaves non-trainable layers alone', () => {
     const info = await enormStep(model, { optimizer });
     expect(info.barriers.map((b) => b.layer)).toEqual([model.layers[1].name]);
   });
+  it('a frozen layer norm in an MLP: gamma and beta bit-identical, the dense layers around it still balance', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ units: 6, inputShape: [5], activation: 'relu', ...he(21) }),
+        tf.layers.dense({ units: 7, ...he(22) }),
+        tf.layers.layerNormalization({ gammaInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 1.5, seed: 23 }) }),
+        tf.layers.reLU(),
+        tf.layers.dense({ units: 6, activation: 'relu', ...he(24) }),
+        tf.layers.dense({ units: 3, ...he(25) }),
+      ],
+    });
+    const optimizer = tf.train.momentum(0.01, 0.9);
+    model.compile({ optimizer, loss: 'meanSquaredError' });
+    const x = tf.randomNormal([4, 5], 0, 1, 'float32', 26);
+    await model.fit(x, tf.randomNormal([4, 3], 0, 1, 'float32', 27), { epochs: 2, verbose: 0, shuffle: false });
+    model.layers[2].trainable = false;
+    await checkFrozenKept({ model, optimizer, x }, [2], new RegExp(`layer '${model.layers[2].name}' is frozen \\(trainable: false\\)`));
+  });
 });
 
 describe('frozen layers and constraints', () => {
