@@ -1,14 +1,14 @@
 /**
  * The float64 evaluator's kernels over feature maps: convolutions and pooling on NHWC maps
  * ([batch, h, w, c]), with TF 'same' / 'valid' windows. Kernels come in their default layout
- * (HWIO / HWCM) from geometry.ts, whatever the layer's own layout. Shapes were checked by the
+ * (HWIO / HWCM / HWOI) from geometry.ts, whatever the layer's own layout. Shapes were checked by the
  * shape pass (forward-shapes.ts); these loops trust them.
  */
 import type { LayerAt } from '../errors.js';
 import type { Tensor } from './forward-activations.js';
-import { pair, window2d, type Window } from './forward-shapes.js';
+import { pair, transposeWindow, window2d, type Window } from './forward-shapes.js';
 import { kernelDims, toDefaultLayout } from './geometry.js';
-import type { Conv2DLayer, DepthwiseConv2DLayer, PoolLayer } from './layers.js';
+import type { Conv2DLayer, Conv2DTransposeLayer, DepthwiseConv2DLayer, PoolLayer } from './layers.js';
 
 /** What a kernel knows of its call: the batch, where the layer is, and its output shape per example (from the shape pass). */
 export interface KernelCtx extends LayerAt {
@@ -85,6 +85,49 @@ export function depthwiseConv2d(layer: DepthwiseConv2DLayer, [x]: Tensor[], ctx:
     }
   });
   return { data: out, shape: [g.oh, g.ow, cout] };
+}
+
+/**
+ * The adjoint of conv2d: every input pixel (iy, ix) scatters x[iy, ix, :] times the kernel onto the
+ * output pixels (iy*sh + ky - padTop, ix*sw + kx - padLeft); taps that land in the padding are dropped.
+ * y[oy, ox, o] = bias[o] + sum over the pixels and taps that land there of x[iy, ix, i] * W[ky, kx, o, i].
+ */
+export function conv2dTranspose(layer: Conv2DTransposeLayer, [x]: Tensor[], ctx: KernelCtx): Tensor {
+  const d = kernelDims(layer);
+  const { kh, kw, cin, cout } = d;
+  const [h, w] = x.shape;
+  // HWOI kernel: element (ky, kx, o, i) at ((ky*kw + kx)*O + o)*I + i.
+  const k = toDefaultLayout(layer, d);
+  const g = transposeWindow(h, w, kh, kw, layer.strides, layer.padding, ctx);
+  const out = new Float64Array(ctx.batch * g.oh * g.ow * cout);
+  if (layer.bias !== undefined) for (let o = 0; o < out.length; o += cout) out.set(layer.bias, o);
+  for (let b = 0; b < ctx.batch; b++) {
+    for (let iy = 0; iy < h; iy++) {
+      for (let ix = 0; ix < w; ix++) {
+        const xi = ((b * h + iy) * w + ix) * cin;
+        for (let ky = 0; ky < kh; ky++) {
+          const oy = iy * g.sh + ky - g.padTop;
+          if (oy < 0 || oy >= g.oh) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ox = ix * g.sw + kx - g.padLeft;
+            if (ox < 0 || ox >= g.ow) continue;
+            scatterTap(out, ((b * g.oh + oy) * g.ow + ox) * cout, x.data, xi, k, (ky * kw + kx) * cout * cin, cin, cout);
+          }
+        }
+      }
+    }
+  }
+  return { data: out, shape: [g.oh, g.ow, cout] };
+}
+
+/** out[o + co] += sum_ci x[xi + ci] * k[ki + co*cin + ci]: one input pixel through one kernel tap. */
+function scatterTap(out: Float64Array, o: number, x: Float64Array, xi: number, k: Float64Array, ki: number, cin: number, cout: number): void {
+  for (let co = 0; co < cout; co++) {
+    const kr = ki + co * cin;
+    let acc = 0;
+    for (let ci = 0; ci < cin; ci++) acc += x[xi + ci] * k[kr + ci];
+    out[o + co] += acc;
+  }
 }
 
 export function pool(layer: PoolLayer, [x]: Tensor[], ctx: KernelCtx): Tensor {

@@ -53,6 +53,22 @@ export function window2d(h: number, w: number, kh: number, kw: number, strides: 
   return { oh: Math.floor((h - kh) / sh) + 1, ow: Math.floor((w - kw) / sw) + 1, sh, sw, padTop: 0, padLeft: 0 };
 }
 
+/**
+ * Output size and padding of a transposed convolution (the adjoint of conv2d's window): input pixel iy
+ * lands on output rows iy*sh + ky - padTop. 'valid': (h-1)*sh + kh, no padding (ONNX ConvTranspose with
+ * pads 0); 'same': h*sh, padTop = floor(max(kh - sh, 0) / 2), the padding of the conv2d that maps the
+ * output back to the input (TF conv2d_transpose; ONNX auto_pad SAME_UPPER).
+ */
+export function transposeWindow(h: number, w: number, kh: number, kw: number, strides: number | [number, number] | undefined, padding: string | undefined, at: At): Window {
+  const [sh, sw] = pair(strides ?? 1, at, 'strides');
+  const pad = padding ?? 'valid';
+  if (pad === 'same') {
+    return { oh: h * sh, ow: w * sw, sh, sw, padTop: Math.floor(Math.max(kh - sh, 0) / 2), padLeft: Math.floor(Math.max(kw - sw, 0) / 2) };
+  }
+  if (pad !== 'valid') throw layerError('E_SHAPE', at, `padding must be 'valid' or 'same', got '${String(pad)}'`);
+  return { oh: (h - 1) * sh + kh, ow: (w - 1) * sw + kw, sh, sw, padTop: 0, padLeft: 0 };
+}
+
 export function pair(v: number | [number, number], at: At, what: string): [number, number] {
   const p: number[] = typeof v === 'number' ? [v, v] : Array.isArray(v) ? v : [];
   if (p.length !== 2 || p.some((d) => !Number.isSafeInteger(d) || d < 1)) {
@@ -136,6 +152,14 @@ function layerShape(layer: Layer, ins: number[][], at: At): { shape: number[]; w
       if (c !== cin) throw layerError('E_WIDTH', at, `depthwise-conv2d expects ${cin} input channels but receives ${c}`);
       const g = window2d(h, w, kh, kw, layer.strides, layer.padding, at);
       return { shape: [g.oh, g.ow, cout], work: g.oh * g.ow * (taps(kh, kw, h, w) + 1) * cout };
+    }
+    case 'conv2d-transpose': {
+      const { kh, kw, cin, cout } = kernel(layer, at, null);
+      const [h, w, c] = mapShape(x, at, 'conv2d-transpose');
+      if (c !== cin) throw layerError('E_WIDTH', at, `conv2d-transpose expects ${cin} input channels but receives ${c}`);
+      const g = transposeWindow(h, w, kh, kw, layer.strides, layer.padding, at);
+      // Every input pixel meets every tap (some land in the cropped padding), then the bias per output value.
+      return { shape: [g.oh, g.ow, cout], work: h * w * kh * kw * cin * cout + g.oh * g.ow * cout };
     }
     case 'batch-norm': {
       const n = layer.mean?.length;

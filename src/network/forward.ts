@@ -6,7 +6,7 @@
  * obviously-correct loops over speed.
  *
  * Internally every activation map is NHWC ([batch, h, w, c]) and every kernel is converted to
- * HWIO / HWCM, whatever the network's own layout; inputs and outputs are converted at the edges.
+ * HWIO / HWCM / HWOI, whatever the network's own layout; inputs and outputs are converted at the edges.
  * Feature vectors are [batch, features]. A map's per-example shape is [h, w, c] internally.
  *
  * Every shape is worked out and checked first, by the shape pass (forward-shapes.ts), before any
@@ -15,7 +15,7 @@
  */
 import { ENormError, layerError, safeName } from '../errors.js';
 import { ELEMENTWISE, softmax, type Tensor } from './forward-activations.js';
-import { conv2d, depthwiseConv2d, globalPool, pool, type KernelCtx } from './forward-maps.js';
+import { conv2d, conv2dTranspose, depthwiseConv2d, globalPool, pool, type KernelCtx } from './forward-maps.js';
 import { forwardShapes, prod } from './forward-shapes.js';
 import { activationsOf, isSpatial, kernelDims, layoutProblem, toDefaultLayout, type ActivationLayout } from './geometry.js';
 import { NETWORK_INPUT, resolveGraph } from './graph.js';
@@ -44,6 +44,7 @@ const KERNELS = new Map<LayerKind, Kernel<LayerKind>>(Object.entries({
   dense,
   conv2d,
   'depthwise-conv2d': depthwiseConv2d,
+  'conv2d-transpose': conv2dTranspose,
   'batch-norm': batchNorm,
   'layer-norm': layerNorm,
   relu: (_l, [x]) => map(x, (v) => (v < 0 ? 0 : v)),

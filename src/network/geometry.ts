@@ -19,7 +19,7 @@ import { describeValue } from '../describe.js';
 import { ENormError } from '../errors.js';
 import {
   WEIGHT_LAYOUTS,
-  type ConvLayout, type DenseLayout, type DepthwiseLayout, type FlattenOrder, type LayoutOf,
+  type ConvLayout, type ConvTransposeLayout, type DenseLayout, type DepthwiseLayout, type FlattenOrder, type LayoutOf,
   type WeightedKind, type WeightedLayer,
 } from './layers.js';
 
@@ -79,10 +79,17 @@ const DEPTHWISE = {
   },
 } satisfies Record<DepthwiseLayout, LayoutGeometry>;
 
+/** The transpose of a conv: its units are the `out` channels it writes, its inputs the `in` channels it reads. */
+const CONV_TRANSPOSE = {
+  hwoi: { axes: ['tap', 'out', 'in'], dims: ([kh, kw, cout, cin]) => ({ kh, kw, cin, cout }), shape: (d) => [d.kh, d.kw, d.cout, d.cin], fixesInputs: true, activations: 'nhwc' },
+  iohw: { axes: ['in', 'out', 'tap'], dims: ([cin, cout, kh, kw]) => ({ kh, kw, cin, cout }), shape: (d) => [d.cin, d.cout, d.kh, d.kw], fixesInputs: true, activations: 'nchw' },
+} satisfies Record<ConvTransposeLayout, LayoutGeometry>;
+
 const KINDS = {
   dense: { rank: 2, spatial: false, units: ['out'], layouts: DENSE },
   conv2d: { rank: 4, spatial: true, units: ['out'], layouts: CONV },
   'depthwise-conv2d': { rank: 4, spatial: true, units: ['in', 'mult'], layouts: DEPTHWISE },
+  'conv2d-transpose': { rank: 4, spatial: true, units: ['out'], layouts: CONV_TRANSPOSE },
 } satisfies { [K in WeightedKind]: KindGeometry<LayoutOf<K>> };
 
 /** Every layout of every weighted kind. */
@@ -204,7 +211,7 @@ export function outputUnitOf(layer: WeightedLayer): (x: number) => number {
 
 /**
  * The weight in its kind's default layout (dense [in, out], conv [kh, kw, in, out], depthwise
- * [kh, kw, C, M]) as float64: element (a0, a1, ...) of the layer's axes moves to the same axis
+ * [kh, kw, C, M], conv-transpose [kh, kw, out, in]) as float64: element (a0, a1, ...) of the layer's axes moves to the same axis
  * indices in the default order. A copy when the layout already is the default.
  */
 export function toDefaultLayout(layer: WeightedLayer, d: KernelDims): Float64Array {

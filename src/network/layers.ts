@@ -6,24 +6,27 @@
  */
 
 /** The kinds with a kernel (`weight`, `shape`, `layout`); their geometry is in geometry.ts. */
-export const WEIGHTED_KINDS = ['dense', 'conv2d', 'depthwise-conv2d'] as const;
+export const WEIGHTED_KINDS = ['dense', 'conv2d', 'depthwise-conv2d', 'conv2d-transpose'] as const;
 export type WeightedKind = (typeof WEIGHTED_KINDS)[number];
 
 /**
  * Weight layouts per weighted kind, the default (tfjs) first:
  * dense 'io' = [in, out], 'oi' = [out, in] (PyTorch / ONNX);
  * conv2d 'hwio' = [kh, kw, in, out], 'oihw' = [out, in, kh, kw] (PyTorch / ONNX);
- * depthwise 'hwcm' = [kh, kw, channels, multiplier], 'oihw' = [channels*multiplier, 1, kh, kw] (PyTorch groups=channels).
+ * depthwise 'hwcm' = [kh, kw, channels, multiplier], 'oihw' = [channels*multiplier, 1, kh, kw] (PyTorch groups=channels);
+ * conv2d-transpose 'hwoi' = [kh, kw, out, in] (tfjs Conv2DTranspose), 'iohw' = [in, out, kh, kw] (PyTorch / ONNX ConvTranspose).
  */
 export const WEIGHT_LAYOUTS = {
   dense: ['io', 'oi'],
   conv2d: ['hwio', 'oihw'],
   'depthwise-conv2d': ['hwcm', 'oihw'],
+  'conv2d-transpose': ['hwoi', 'iohw'],
 } as const satisfies Record<WeightedKind, readonly [string, ...string[]]>;
 export type LayoutOf<K extends WeightedKind> = (typeof WEIGHT_LAYOUTS)[K][number];
 export type DenseLayout = LayoutOf<'dense'>;
 export type ConvLayout = LayoutOf<'conv2d'>;
 export type DepthwiseLayout = LayoutOf<'depthwise-conv2d'>;
+export type ConvTransposeLayout = LayoutOf<'conv2d-transpose'>;
 /** Order in which Flatten lays out a [C, H, W] map: 'channels-last' = (h, w, c), 'channels-first' = (c, h, w). */
 export type FlattenOrder = 'channels-last' | 'channels-first';
 export type Padding = 'same' | 'valid';
@@ -79,6 +82,15 @@ export interface Conv2DLayer extends KernelLayer<'conv2d', [number, number, numb
 
 /** shape: [kh, kw, channels, multiplier] for 'hwcm', [channels*multiplier, 1, kh, kw] for 'oihw'. */
 export interface DepthwiseConv2DLayer extends KernelLayer<'depthwise-conv2d', [number, number, number, number]>, Sliding {}
+
+/**
+ * The transpose (adjoint) of conv2d, as tfjs Conv2DTranspose and ONNX ConvTranspose (group 1, dilation 1,
+ * output_padding 0): input pixel (iy, ix) adds x[iy, ix, i] * W[ky, kx, o, i] to output pixel
+ * (iy*sh + ky - padTop, ix*sw + kx - padLeft), channel o. Output size per axis: 'valid' (H-1)*s + k,
+ * pad 0; 'same' H*s, padTop = floor(max(k - s, 0) / 2) (TF; ONNX auto_pad SAME_UPPER).
+ * shape: [kh, kw, out, in] for 'hwoi', [in, out, kh, kw] for 'iohw'.
+ */
+export interface Conv2DTransposeLayer extends KernelLayer<'conv2d-transpose', [number, number, number, number]>, Sliding {}
 
 /**
  * Inference-mode batch normalisation: y = gamma * (x - mean) / sqrt(variance + epsilon) + beta.
@@ -162,6 +174,7 @@ export type Layer =
   | DenseLayer
   | Conv2DLayer
   | DepthwiseConv2DLayer
+  | Conv2DTransposeLayer
   | BatchNormLayer
   | LayerNormLayer
   | ReluLayer
@@ -183,7 +196,7 @@ export type Network = Layer[];
 export type TensorRole = 'weight' | 'bias' | 'gamma' | 'beta';
 
 export const LAYER_KINDS = [
-  'input', 'dense', 'conv2d', 'depthwise-conv2d', 'batch-norm', 'layer-norm', 'relu', 'leaky-relu', 'identity',
+  'input', 'dense', 'conv2d', 'depthwise-conv2d', 'conv2d-transpose', 'batch-norm', 'layer-norm', 'relu', 'leaky-relu', 'identity',
   'activation', 'max-pool', 'avg-pool', 'global-avg-pool', 'global-max-pool', 'dropout', 'flatten', 'add', 'concat',
 ] as const satisfies readonly LayerKind[];
 

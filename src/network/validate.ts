@@ -117,7 +117,8 @@ export function validateLayers(network: readonly Layer[]): MutableTensor[] {
     switch (layer.kind) {
       case 'dense':
       case 'conv2d':
-      case 'depthwise-conv2d': {
+      case 'depthwise-conv2d':
+      case 'conv2d-transpose': {
         const badLayout = layoutProblem(layer);
         if (badLayout !== undefined) throw layerError('E_LAYOUT', at, badLayout);
         const shape = positiveInts('shape', layer.shape, kernelRank(layer.kind));

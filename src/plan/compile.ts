@@ -134,7 +134,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
     return produce(k, d.cout, { tensor: w, t: writeView(layer, d) }, b);
   };
   /** A convolution: its input channels are the shape's (checked against the input) or, where the shape leaves them open, the input's. */
-  const convolution = (k: number, layer: Extract<WeightedLayer, { kind: 'conv2d' | 'depthwise-conv2d' }>, input: Value): Value => {
+  const convolution = (k: number, layer: Extract<WeightedLayer, { kind: 'conv2d' | 'depthwise-conv2d' | 'conv2d-transpose' }>, input: Value): Value => {
     const d = kernelDims(layer, input.channels);
     if (fixesInputs(layer)) checkChannels(k, input, d.cin, 'input channels');
     else if (d.cout % d.cin !== 0) throw layerError('E_WIDTH', at(k), `${d.cout} output channels are not a multiple of the ${d.cin} input channels`);
@@ -180,6 +180,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
       }
       case 'conv2d':
       case 'depthwise-conv2d':
+      case 'conv2d-transpose': // like conv2d: its weight writes the `out` units and reads the `in` channels
         noFlatten();
         out = convolution(k, layer, input);
         break;

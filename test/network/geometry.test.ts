@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ENormError } from '../../src/errors.js';
 import {
-  defaultLayout, inputUnits, kernelDims, kernelShape, outputUnitOf, outputUnits, readView, toDefaultLayout, writeView,
+  defaultLayout, inputUnits, kernelDims, kernelShape, layoutActivations, outputUnitOf, outputUnits, readView, toDefaultLayout, writeView,
   type AxisLayout, type KernelDims,
 } from '../../src/network/geometry.js';
 import { WEIGHT_LAYOUTS, WEIGHTED_KINDS, type Layer, type WeightedKind, type WeightedLayer } from '../../src/network/layers.js';
@@ -15,6 +15,7 @@ interface Coord { ky: number; kx: number; cin: number; unit: number }
  * Brute force from the layout definitions in layers.ts, written out independently of geometry.ts:
  * the shape, and every element's coordinate in flat (row-major over the shape) order.
  * Depthwise: channel c, multiplier m, output unit c*M + m; 'oihw' is [C*M, 1, kh, kw].
+ * Conv-transpose: tfjs Conv2DTranspose 'hwoi' is [kh, kw, out, in], ONNX ConvTranspose 'iohw' [in, out, kh, kw].
  */
 function definition(kind: WeightedKind, layout: string, d: KernelDims): { shape: number[]; coords: Coord[] } {
   const { kh, kw, cin, cout } = d;
@@ -41,6 +42,12 @@ function definition(kind: WeightedKind, layout: string, d: KernelDims): { shape:
     case 'depthwise-conv2d/oihw':
       for (const o of range(cout)) for (const ky of range(kh)) for (const kx of range(kw)) coords.push({ ky, kx, cin: Math.floor(o / M), unit: o });
       return { shape: [cout, 1, kh, kw], coords };
+    case 'conv2d-transpose/hwoi':
+      for (const ky of range(kh)) for (const kx of range(kw)) for (const o of range(cout)) for (const i of range(cin)) coords.push({ ky, kx, cin: i, unit: o });
+      return { shape: [kh, kw, cout, cin], coords };
+    case 'conv2d-transpose/iohw':
+      for (const i of range(cin)) for (const o of range(cout)) for (const ky of range(kh)) for (const kx of range(kw)) coords.push({ ky, kx, cin: i, unit: o });
+      return { shape: [cin, cout, kh, kw], coords };
     default:
       throw new Error(`no definition for ${key}: add one here`);
   }
@@ -50,6 +57,7 @@ const DIMS: Record<WeightedKind, KernelDims> = {
   dense: { kh: 1, kw: 1, cin: 4, cout: 5 },
   conv2d: { kh: 2, kw: 3, cin: 4, cout: 5 },
   'depthwise-conv2d': { kh: 3, kw: 2, cin: 3, cout: 6 },
+  'conv2d-transpose': { kh: 3, kw: 2, cin: 4, cout: 5 },
 };
 
 const CASES = WEIGHTED_KINDS.flatMap((kind) => WEIGHT_LAYOUTS[kind].map((layout) => ({ kind, layout })));
@@ -80,6 +88,7 @@ describe('geometry: every weighted kind x layout agrees with its definition', ()
   it('covers every kind and layout', () => {
     expect(CASES.map((c) => `${c.kind}/${c.layout}`)).toEqual([
       'dense/io', 'dense/oi', 'conv2d/hwio', 'conv2d/oihw', 'depthwise-conv2d/hwcm', 'depthwise-conv2d/oihw',
+      'conv2d-transpose/hwoi', 'conv2d-transpose/iohw',
     ]);
   });
 
@@ -163,7 +172,7 @@ describe('geometry in the compiled plan', () => {
   const f32 = (n: number) => Float32Array.from({ length: n }, (_, i) => 0.5 + (i % 7) / 10);
   /** conv (writer) -> relu -> kind under test (reader and writer) -> relu -> conv 1x1 (reader). */
   const nets: { name: string; net: Layer[] }[] = CASES.filter((c) => c.kind !== 'dense').map(({ kind, layout }) => {
-    const nchw = layout === 'oihw';
+    const nchw = layoutActivations(kind, layout as never) === 'nchw';
     const d = DIMS[kind];
     const conv = (name: string, k: number, cin: number, cout: number): Layer => ({
       kind: 'conv2d', name, layout: nchw ? 'oihw' : 'hwio', weight: f32(k * k * cin * cout), padding: 'same',

@@ -170,7 +170,7 @@ describe('frozen layers (docs/ALGORITHM.md section 7, "Ownership")', () => {
 
   it('a frozen field on a layer without tensors, or one that is not a one-line reason, is E_OPTION naming the layer', async () => {
     const cases: [Network, RegExp][] = [
-      [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3] }, { kind: 'relu', name: 'r', frozen: 'x' } as unknown as Layer, { kind: 'dense', name: 'b', weight: f32(6), shape: [3, 2] }], /layer 'r' \(relu\): frozen applies only to dense, conv2d, depthwise-conv2d, batch-norm/],
+      [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3] }, { kind: 'relu', name: 'r', frozen: 'x' } as unknown as Layer, { kind: 'dense', name: 'b', weight: f32(6), shape: [3, 2] }], /layer 'r' \(relu\): frozen applies only to dense, conv2d, depthwise-conv2d, conv2d-transpose, batch-norm/],
       [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3], frozen: '' }], /layer 'a' \(dense\): frozen must be a non-empty one-line string/],
       [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3], frozen: true as unknown as string }], /layer 'a' \(dense\): frozen must be .* got true/],
       [[{ kind: 'dense', name: 'a', weight: f32(6), shape: [2, 3], frozen: 'two\nlines' }], /frozen must be a non-empty one-line string/],

@@ -138,6 +138,27 @@ const conv2d = convolution((ctx) => {
   return kernelLayers(ctx, layer, filters);
 });
 
+/**
+ * Conv2DTranspose: kernel [kh, kw, filters, in] ('hwoi'). tfjs's 'valid' output is H*s + max(k - s, 0)
+ * (deconvLength), which is the kind's (H-1)*s + k except when the kernel is smaller than the stride:
+ * then tfjs adds rows of bias only, which the kind does not express, so such a layer is refused.
+ */
+const conv2dTranspose = convolution((ctx) => {
+  const filters = integerConfig(ctx, 'filters');
+  const [kh, kw] = pair(ctx, 'kernel_size');
+  const strides = pair(ctx, 'strides', [1, 1]);
+  const pad = padding(ctx);
+  if (pad === 'valid' && (kh < strides[0] || kw < strides[1])) {
+    ctx.unsupported(`'valid' padding with a ${kh}x${kw} kernel smaller than its strides [${strides.join(', ')}] (tfjs pads its output to input x stride)`);
+  }
+  const outputPadding = ctx.config.output_padding ?? null;
+  if (outputPadding !== null) ctx.unsupported(`output_padding ${describe(outputPadding)}`);
+  const cin = ctx.weightShape('kernel')[3];
+  const weight = ctx.weight('kernel', [kh, kw, filters, null]);
+  const layer: WeightedLayer = { kind: 'conv2d-transpose', name: ctx.name, layout: 'hwoi', shape: [kh, kw, filters, cin], weight, strides, padding: pad };
+  return kernelLayers(ctx, layer, filters);
+});
+
 /** The depthwise part of DepthwiseConv2D / SeparableConv2D ('depthwise_kernel' [kh, kw, C, M]). */
 function depthwiseKernel(ctx: LayerCtx, name: string): Layer & { kind: 'depthwise-conv2d' } {
   const [kh, kw] = pair(ctx, 'kernel_size');
@@ -285,6 +306,7 @@ function merge(kind: 'add' | 'concat'): LayerSpec {
 export const LAYERS: ReadonlyMap<string, LayerSpec> = new Map([
   ['Dense', dense],
   ['Conv2D', conv2d],
+  ['Conv2DTranspose', conv2dTranspose],
   ['DepthwiseConv2D', depthwiseConv2d],
   ['SeparableConv2D', separableConv2d],
   ['BatchNormalization', batchNorm],
