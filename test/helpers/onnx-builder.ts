@@ -187,3 +187,77 @@ export function torchConvNet(): ModelSpec {
     ],
   };
 }
+
+/** How the LayerNorm of torchLayerNormMlp is written: the opset-17 op, or decomposed with Pow / Mul(d, d) / opset-18 ReduceMean (axes as an input). */
+export type LayerNormStyle = 'op' | 'pow' | 'mul' | 'opset18';
+
+/** The decomposed layer norm of `x` (older PyTorch exporters), output `y`; `p` prefixes the intermediate names. */
+export function decomposedLayerNorm(x: string, y: string, style: Exclude<LayerNormStyle, 'op'>, p = 'ln'): NodeSpec[] {
+  const mean = (input: string, output: string): NodeSpec => (style === 'opset18'
+    ? { op: 'ReduceMean', inputs: [input, `${p}.axes`], outputs: [output] }
+    : { op: 'ReduceMean', inputs: [input], outputs: [output], attrs: { axes: { ints: [-1] } } });
+  return [
+    mean(x, `${p}.mu`),
+    { op: 'Sub', inputs: [x, `${p}.mu`], outputs: [`${p}.d`] },
+    style === 'mul' ? { op: 'Mul', inputs: [`${p}.d`, `${p}.d`], outputs: [`${p}.d2`] } : { op: 'Pow', inputs: [`${p}.d`, `${p}.two`], outputs: [`${p}.d2`] },
+    mean(`${p}.d2`, `${p}.var`),
+    { op: 'Add', inputs: [`${p}.var`, `${p}.eps`], outputs: [`${p}.ve`] },
+    { op: 'Sqrt', inputs: [`${p}.ve`], outputs: [`${p}.sd`] },
+    { op: 'Div', inputs: [`${p}.d`, `${p}.sd`], outputs: [`${p}.n`] },
+    { op: 'Mul', inputs: [`${p}.n`, `${p}.weight`], outputs: [`${p}.g`] },
+    { op: 'Add', inputs: [`${p}.g`, `${p}.bias`], outputs: [y] },
+  ];
+}
+
+/** The constants a layer norm of `f` features reads (gamma, beta, and the decomposed form's 2, eps and axes). */
+export function layerNormConstants(f: number, seed: number, p = 'ln'): TensorSpec[] {
+  return [
+    init(`${p}.weight`, [f], seed), init(`${p}.bias`, [f], seed + 1),
+    { name: `${p}.two`, dims: [], data: [2] }, { name: `${p}.eps`, dims: [], data: [1e-5] },
+    { name: `${p}.axes`, dims: [1], data: [-1], type: 'int64' },
+  ];
+}
+
+/** PyTorch-style MLP with a LayerNorm: x[N,8] -> Gemm(transB=1) -> LayerNorm(12) -> Relu -> Gemm(transB=1) -> y[N,4]. */
+export function torchLayerNormMlp(style: LayerNormStyle): ModelSpec {
+  const ln: NodeSpec[] = style === 'op'
+    ? [{ op: 'LayerNormalization', inputs: ['h1', 'ln.weight', 'ln.bias'], outputs: ['n1'], attrs: { axis: { i: -1 }, epsilon: { f: 1e-5 } } }]
+    : decomposedLayerNorm('h1', 'n1', style);
+  return {
+    opset: style === 'opset18' ? 18 : 17,
+    inputs: [{ name: 'x', dims: ['N', 8] }],
+    outputs: [{ name: 'y', dims: ['N', 4] }],
+    initializers: [init('fc1.weight', [12, 8], 61), init('fc1.bias', [12], 62), ...layerNormConstants(12, 63), init('fc2.weight', [4, 12], 65), init('fc2.bias', [4], 66)],
+    nodes: [
+      { op: 'Gemm', inputs: ['x', 'fc1.weight', 'fc1.bias'], outputs: ['h1'], attrs: { transB: { i: 1 } } },
+      ...ln,
+      { op: 'Relu', inputs: ['n1'], outputs: ['a1'] },
+      { op: 'Gemm', inputs: ['a1', 'fc2.weight', 'fc2.bias'], outputs: ['y'], attrs: { transB: { i: 1 } } },
+    ],
+  };
+}
+
+/**
+ * A decoder on x[N,3,5,5]: Conv(3->4, 3x3, pads 1) -> PRelu(slope [4,1,1], mixed signs) ->
+ * ConvTranspose(4->6, 4x4, stride 2, pads 1 = TF 'same') + bias -> Relu -> ConvTranspose(6->2,
+ * 3x3, stride 2, `last` = auto_pad SAME_UPPER or no pads ('valid')) + bias -> y.
+ */
+export function convTransposeNet(last: 'same' | 'valid' = 'same'): ModelSpec {
+  return {
+    inputs: [{ name: 'x', dims: ['N', 3, 5, 5] }],
+    outputs: [{ name: 'y' }],
+    initializers: [
+      init('conv.weight', [4, 3, 3, 3], 71), init('conv.bias', [4], 72),
+      { name: 'prelu.slope', dims: [4, 1, 1], data: [0.25, -0.5, 1.5, 0] },
+      init('up1.weight', [4, 6, 4, 4], 73), init('up1.bias', [6], 74),
+      init('up2.weight', [6, 2, 3, 3], 75), init('up2.bias', [2], 76),
+    ],
+    nodes: [
+      { op: 'Conv', inputs: ['x', 'conv.weight', 'conv.bias'], outputs: ['c'], attrs: { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] } } },
+      { op: 'PRelu', inputs: ['c', 'prelu.slope'], outputs: ['p'] },
+      { op: 'ConvTranspose', inputs: ['p', 'up1.weight', 'up1.bias'], outputs: ['u1'], attrs: { strides: { ints: [2, 2] }, pads: { ints: [1, 1, 1, 1] } } },
+      { op: 'Relu', inputs: ['u1'], outputs: ['r'] },
+      { op: 'ConvTranspose', inputs: ['r', 'up2.weight', 'up2.bias'], outputs: ['y'], attrs: { strides: { ints: [2, 2] }, ...(last === 'same' ? { auto_pad: { s: 'SAME_UPPER' } } : {}) } },
+    ],
+  };
+}

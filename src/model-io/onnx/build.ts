@@ -13,6 +13,7 @@ import type { Layer, TensorRole } from '../../network/layers.js';
 import { quote } from '../text.js';
 import type { Constant, GraphFacts } from './graph.js';
 import { nodeLabel } from './graph.js';
+import type { Dims } from './shapes.js';
 import { FLOAT_TYPES, locate, readPayload, readValues, type Payload } from './tensors.js';
 import type { WireNode } from './wire.js';
 
@@ -41,6 +42,8 @@ export class Builder {
     readonly nodes: WireNode[],
     private readonly bytes: Uint8Array,
     private readonly externals: Map<string, Uint8Array>,
+    /** What is known of each tensor's shape (shapes.ts). */
+    readonly dims: Map<string, Dims> = new Map(),
   ) {
     this.taken = new Set(facts.tensorNames);
     for (const name of facts.inputs) this.source(name);

@@ -14,6 +14,7 @@ import { firstLine, quote } from '../text.js';
 import { Builder, type OnnxBarrier } from './build.js';
 import { graphFacts } from './graph.js';
 import { mapNode } from './ops.js';
+import { tensorDims } from './shapes.js';
 import { elementCount, externalRef, FLOAT_TYPES, locate, roundToHalf, writePayload, type Payload } from './tensors.js';
 import { decodeModel, type WireModel } from './wire.js';
 
@@ -104,7 +105,7 @@ export function readOnnxModel(bytes: Uint8Array, options: ReadOnnxModelOptions =
   const given = options.externalData ?? new Map<string, Uint8Array>();
   const external = new Map(given instanceof Map ? given : Object.entries(given));
   checkTensors(wire, external);
-  const b = new Builder(facts, wire.graph.nodes, bytes, external);
+  const b = new Builder(facts, wire.graph.nodes, bytes, external, tensorDims(wire.graph, facts, bytes));
   for (const k of facts.order) {
     const n = wire.graph.nodes[k];
     if (b.absorbed.has(k) || (n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx'))) continue;
@@ -138,7 +139,7 @@ export function encodeOnnxModel(model: OnnxModel): { bytes: Uint8Array; external
     let target: Uint8Array = bytes;
     if (file !== undefined) {
       const copy = external.get(file) ?? model.source.external.get(file)?.slice();
-      if (!copy) throw new ENormError('E_STATE', `the external file of ONNX tensor '${w.name}' is missing from the model`);
+      if (!copy) throw new ENormError('E_STATE', `the external file of ONNX tensor ${quote(w.name)} is missing from the model`);
       external.set(file, copy);
       target = copy;
     }

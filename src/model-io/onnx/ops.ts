@@ -2,8 +2,8 @@
  * ONNX ops to enorm layers, one function per op. An op not in OPS, or one whose operands or
  * attributes fall outside what a layer expresses, is cut (build.ts): left out of the network with
  * its inputs pinned and its outputs fresh inputs, and reported as a barrier. This is the one place
- * that decides how an op is rescaled; LayerNormalization, ConvTranspose, grouped convolutions and
- * per-channel PReLU are cut here for now.
+ * that decides how an op is rescaled (layer norms in norms.ts); grouped convolutions other than
+ * depthwise are cut here for now.
  *
  * Strides and padding are copied for enorm's own forward pass; the rescaling does not depend on
  * them (zero padding stays zero, every pool is positively homogeneous), and the CLI checks the
@@ -11,21 +11,17 @@
  * linear in (W, C) per output unit, so rescaling W's columns and C's entries by d_j scales unit j
  * by d_j whatever alpha and beta are.
  */
-import type { BarrierActivation, Layer, Padding } from '../../network/layers.js';
+import { WEIGHT_LAYOUTS, type BarrierActivation, type Layer, type Padding } from '../../network/layers.js';
 import { shapeText } from '../shared.js';
+import { attr, float, int, ints, type Op } from './attributes.js';
 import type { Builder } from './build.js';
-import type { WireAttribute, WireNode } from './wire.js';
+import { layerNormalization, reduceMean } from './norms.js';
+import type { WireNode } from './wire.js';
 
-type Op = (b: Builder, n: WireNode, k: number) => void;
 /** A layer without its inputs (which the builder fills in). */
 type Spec = Layer extends infer L ? (L extends Layer ? Omit<L, 'inputs'> : never) : never;
 /** A weighted layer without the tensors that claim() supplies. */
-type KernelSpec = { kind: 'dense' | 'conv2d' | 'depthwise-conv2d'; shape: number[]; layout: string; strides?: [number, number]; padding?: Padding };
-
-const attr = (n: WireNode, name: string): WireAttribute | undefined => n.attributes.find((a) => a.name === name);
-const int = (n: WireNode, name: string, fallback: number) => attr(n, name)?.i ?? fallback;
-const ints = (n: WireNode, name: string) => attr(n, name)?.ints;
-const float = (n: WireNode, name: string, fallback: number) => attr(n, name)?.f ?? fallback;
+type KernelSpec = { kind: 'dense' | 'conv2d' | 'depthwise-conv2d' | 'conv2d-transpose'; shape: number[]; layout: string; strides?: [number, number]; padding?: Padding };
 
 /** Elementwise ops that are not positively homogeneous: enorm 'activation' barriers. */
 const BARRIER_FNS: Record<string, BarrierActivation> = {
@@ -121,6 +117,42 @@ const conv: Op = (b, n, k) => {
   b.cut(k, `grouped Conv (group ${group}, ${i} input channels per group) is not rescaled yet`);
 };
 
+/** Whether the network has helper L2's `conv2d-transpose` kind with the ONNX layout (checked at run time, so this compiles before it lands). */
+const HAS_CONV_TRANSPOSE = (WEIGHT_LAYOUTS as Record<string, readonly string[] | undefined>)['conv2d-transpose']?.includes('iohw') === true;
+
+/**
+ * The enorm padding of a ConvTranspose with kernel [kh, kw] and strides s, or undefined: 'valid'
+ * (no pads, output (in - 1) s + k, which is TF's for k >= s) or TF 'same' (output in * s: total
+ * padding k - s per axis, floor((k - s) / 2) before), given as SAME_UPPER or as those pads.
+ */
+function transposePadding(n: WireNode, kernel: number[], s: [number, number]): Padding | undefined {
+  const auto = attr(n, 'auto_pad')?.s ?? 'NOTSET';
+  const pads = ints(n, 'pads') ?? [0, 0, 0, 0];
+  const total = kernel.map((kk, i) => kk - s[i]);
+  if (total.some((t) => t < 0) || pads.length !== 4) return undefined;
+  if (auto === 'VALID' || (auto === 'NOTSET' && pads.every((p) => p === 0))) return 'valid';
+  const same = total.every((t) => t % 2 === 0) ? ['SAME_UPPER', 'SAME_LOWER'] : ['SAME_UPPER'];
+  if (same.includes(auto)) return 'same';
+  const before = total.map((t) => Math.floor(t / 2));
+  const tfSame = [...before, ...total.map((t, i) => t - before[i])];
+  return auto === 'NOTSET' && pads.every((p, i) => p === tfSame[i]) ? 'same' : undefined;
+}
+
+/** ConvTranspose, weight [in, out / group, kh, kw] ('iohw'): a conv2d-transpose when group 1, dilations 1, no output padding or shape. */
+const convTranspose: Op = (b, n, k) => {
+  const dims = b.floatDims(n.inputs[1]);
+  if (!HAS_CONV_TRANSPOSE) return b.cut(k, 'ConvTranspose is not rescaled yet (this build has no conv2d-transpose layer)');
+  if (!dims || dims.length !== 4) return b.cut(k, 'ConvTranspose without a constant 4-D float kernel (only 2-D) is not rescaled');
+  const [i, o, kh, kw] = dims;
+  const s = strides(n);
+  const pad = transposePadding(n, [kh, kw], s);
+  const plain = int(n, 'group', 1) === 1 && (ints(n, 'dilations') ?? []).every((d) => d === 1) && (ints(n, 'output_padding') ?? []).every((p) => p === 0) && !attr(n, 'output_shape');
+  if (!plain || !pad) return b.cut(k, 'ConvTranspose with groups, dilations, output padding or shape, or pads other than none or TF \'same\' is not rescaled');
+  const bias = n.inputs[2] || undefined;
+  if (bias && !isBiasShape(b.floatDims(bias), o, false)) return b.cut(k, 'ConvTranspose whose bias is not a constant of one value per output channel is not rescaled');
+  kernel(b, n, k, { kind: 'conv2d-transpose', shape: [i, o, kh, kw], layout: 'iohw', strides: s, padding: pad }, n.inputs[1], o, bias, true);
+};
+
 const batchNorm: Op = (b, n, k) => {
   const [, scale, beta, mean, variance] = n.inputs;
   const c = b.floatDims(scale)?.[0];
@@ -150,10 +182,22 @@ const clip: Op = (b, n, k) => {
   b.cut(k, `Clip to [${min ?? '?'}, ${max ?? '?'}] is not rescaled`);
 };
 
+/**
+ * PRelu(x, slope) = x for x >= 0, slope * x below: positively homogeneous for any slope, so a
+ * leaky-relu. One slope ([], [1]) or one per channel: [C] then ones up to rank(x) - 1 axes
+ * ([C] on [N, C], [C, 1, 1] on [N, C, H, W]), optionally behind a leading 1. Other shapes would
+ * broadcast along other axes than the channels: cut.
+ */
 const prelu: Op = (b, n, k) => {
   const slope = b.values(n.inputs[1]);
-  if (slope && slope.length > 0 && slope.every((s) => s === slope[0]) && slope[0] > 0) return unary(b, n, { kind: 'leaky-relu', alpha: slope[0] });
-  b.cut(k, 'PRelu with per-channel or non-positive slopes is not rescaled yet');
+  const dims = b.floatDims(n.inputs[1]) ?? b.dims.get(n.inputs[1]);
+  const rank = b.dims.get(n.inputs[0])?.length;
+  if (!slope || slope.length === 0 || !dims || !slope.every(Number.isFinite)) return b.cut(k, 'PRelu whose slope is not a finite float constant is not rescaled');
+  if (slope.length === 1) return unary(b, n, { kind: 'leaky-relu', alpha: slope[0] });
+  const channels = dims.length === rank ? dims.slice(1) : dims;
+  const perChannel = rank !== undefined && rank >= 2 && channels.length === rank - 1 && (dims.length === channels.length || dims[0] === 1) && channels.slice(1).every((d) => d === 1);
+  if (!perChannel) return b.cut(k, `PRelu with a slope of shape ${shapeText(dims)} on a ${rank === undefined ? 'tensor of unknown rank' : `rank-${rank} tensor`} is not one slope per channel: not rescaled`);
+  unary(b, n, { kind: 'leaky-relu', alpha: Float32Array.from(slope) });
 };
 
 function pool(kind: 'max-pool' | 'avg-pool'): Op {
@@ -188,9 +232,15 @@ export const OPS: Record<string, Op> = {
   Gemm: gemm,
   MatMul: matmul,
   Conv: conv,
+  ConvTranspose: convTranspose,
   BatchNormalization: batchNorm,
+  LayerNormalization: layerNormalization,
+  ReduceMean: reduceMean,
   Relu: (b, n) => unary(b, n, { kind: 'relu' }),
-  LeakyRelu: (b, n) => unary(b, n, { kind: 'leaky-relu', alpha: float(n, 'alpha', 0.01) }),
+  LeakyRelu: (b, n, k) => {
+    const alpha = float(n, 'alpha', 0.01);
+    return Number.isFinite(alpha) ? unary(b, n, { kind: 'leaky-relu', alpha }) : b.cut(k, `LeakyRelu with alpha ${alpha} is not rescaled`);
+  },
   PRelu: prelu,
   Clip: clip,
   MaxPool: pool('max-pool'),

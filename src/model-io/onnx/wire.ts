@@ -8,6 +8,7 @@
  */
 import protobuf from 'protobufjs/minimal.js';
 import { ENormError } from '../../errors.js';
+import { quote } from '../text.js';
 import { F, GRAPH_ATTRIBUTE_TYPES } from './schema.js';
 
 type Reader = protobuf.Reader;
@@ -120,7 +121,7 @@ function tensor(r: Reader, end: number): WireTensor {
       case T.name: t.name = r.string(); break;
       case T.rawData: {
         const stop = sub(r, wire);
-        if (t.raw) throw new ENormError('E_MODEL', `tensor '${t.name}' has raw_data twice`);
+        if (t.raw) throw new ENormError('E_MODEL', `tensor ${quote(t.name)} has raw_data twice`);
         t.raw = { start: r.pos, length: stop - r.pos };
         r.pos = stop;
         break;
@@ -131,7 +132,7 @@ function tensor(r: Reader, end: number): WireTensor {
           r.skip(4);
         } else {
           const stop = sub(r, wire);
-          if ((stop - r.pos) % 4 !== 0) throw new ENormError('E_MODEL', `tensor '${t.name}': float_data is not a whole number of floats`);
+          if ((stop - r.pos) % 4 !== 0) throw new ENormError('E_MODEL', `tensor ${quote(t.name)}: float_data is not a whole number of floats`);
           t.floatRuns.push({ start: r.pos, count: (stop - r.pos) / 4 });
           r.pos = stop;
         }
@@ -159,7 +160,7 @@ function attribute(r: Reader, end: number): WireAttribute {
       case A.i: a.i = int64(r); break;
       case A.s: a.s = r.string(); break;
       case A.t:
-        if (a.t) throw new ENormError('E_MODEL', `attribute '${a.name}' has two tensors`);
+        if (a.t) throw new ENormError('E_MODEL', `attribute ${quote(a.name)} has two tensors`);
         a.t = tensor(r, sub(r, wire));
         break;
       case A.floats: repeated(r, wire, () => r.float(), a.floats); break;
@@ -217,7 +218,7 @@ function valueInfo(r: Reader, end: number): WireValueInfo {
             const dims: (number | null)[] = [];
             fields(r, sub(r, ew), (dn, dw) => {
               if (dn !== F.shape.dim) return false;
-              if (dims.length >= MAX_DIMS) throw new ENormError('E_MODEL', `value '${v.name}' has more than ${MAX_DIMS} dimensions`);
+              if (dims.length >= MAX_DIMS) throw new ENormError('E_MODEL', `value ${quote(v.name)} has more than ${MAX_DIMS} dimensions`);
               dims.push(dimension(r, sub(r, dw)));
               return true;
             });

@@ -12,7 +12,7 @@ import { ENormError } from '../../../src/errors.js';
 import { foldOnnxBatchNorm } from '../../../src/model-io/onnx/fold.js';
 import { readOnnxModel, writeOnnxModel } from '../../../src/model-io/onnx/index.js';
 import { fuzzRuns, fuzzSeed, Histogram } from '../../helpers/fuzz-stats.js';
-import { buildOnnx, tfMlp, torchConvNet, torchMlp, type ModelSpec } from '../../helpers/onnx-builder.js';
+import { buildOnnx, convTransposeNet, tfMlp, torchConvNet, torchLayerNormMlp, torchMlp, type ModelSpec } from '../../helpers/onnx-builder.js';
 
 const SEED = fuzzSeed();
 const RUNS = fuzzRuns(3000, 'ENORM_FUZZ_ONNX_RUNS');
@@ -20,7 +20,10 @@ const CODES = new Set(['E_MODEL', 'E_LAYER_KIND', 'E_MEMORY', 'E_SHAPE', 'E_WIDT
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
 const outcomes = new Histogram();
 
-const SPECS: (() => ModelSpec)[] = [() => torchMlp(), tfMlp, torchConvNet, () => torchMlp({ storage: 'float_data' }), () => torchMlp({}, 'float16')];
+const SPECS: (() => ModelSpec)[] = [
+  () => torchMlp(), tfMlp, torchConvNet, () => torchMlp({ storage: 'float_data' }), () => torchMlp({}, 'float16'),
+  () => torchLayerNormMlp('op'), () => torchLayerNormMlp('pow'), () => torchLayerNormMlp('opset18'), () => convTransposeNet(),
+];
 
 type ByteEdit = { kind: 'flip' | 'set' | 'insert' | 'delete' | 'truncate'; at: number; value: number };
 const byteEdit: fc.Arbitrary<ByteEdit> = fc.record({
@@ -50,6 +53,8 @@ const specEdit: fc.Arbitrary<SpecEdit> = fc.record({
   value: fc.oneof(fc.integer({ min: -3, max: 40 }), fc.constantFrom(0, 2 ** 31, 2 ** 53, -(2 ** 40), 1e6)),
 });
 
+const OPS = ['Gemm', 'Conv', 'Relu', 'Add', 'Concat', 'Flatten', 'Reshape', 'BatchNormalization', 'Clip', 'Foo', 'LayerNormalization', 'ReduceMean', 'PRelu', 'ConvTranspose'];
+
 function applySpec(spec: ModelSpec, edits: SpecEdit[]): ModelSpec {
   const inits = spec.initializers ?? [];
   for (const e of edits) {
@@ -60,7 +65,7 @@ function applySpec(spec: ModelSpec, edits: SpecEdit[]): ModelSpec {
     if (e.kind === 'storage' && t) t.storage = (['raw', 'float_data', 'raw'] as const)[Math.abs(e.value) % 3];
     if (e.kind === 'input') n.inputs[e.pick % Math.max(n.inputs.length, 1)] = ['x', 'h1', '', 'fc1.weight', n.outputs[0], 'input', 'r1'][Math.abs(e.value) % 7];
     if (e.kind === 'attr') n.attrs = { ...n.attrs, [['transB', 'group', 'axis', 'transA', 'kernel_shape'][Math.abs(e.value) % 5]]: e.value % 2 ? { i: e.value } : { ints: [e.value, 2] } };
-    if (e.kind === 'op') n.op = ['Gemm', 'Conv', 'Relu', 'Add', 'Concat', 'Flatten', 'Reshape', 'BatchNormalization', 'Clip', 'Foo'][Math.abs(e.value) % 10];
+    if (e.kind === 'op') n.op = OPS[Math.abs(e.value) % OPS.length];
   }
   return spec;
 }

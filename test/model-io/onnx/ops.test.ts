@@ -46,18 +46,18 @@ describe('ONNX ops enorm does not rescale', () => {
     ['Clip to [0, 6] (ReLU6, never replaced by ReLU)', [{ op: 'Clip', inputs: ['a0', 'lo', 'hi'], outputs: ['m'] }], 'activation'],
     ['HardSwish (cut)', [{ op: 'HardSwish', inputs: ['a0'], outputs: ['m'] }], 'cut'],
     ['Mul by a computed tensor (cut)', [{ op: 'Mul', inputs: ['a0', 'a0'], outputs: ['m'] }], 'cut'],
-    ['decomposed LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add; cut)', [
-      { op: 'ReduceMean', inputs: ['a0'], outputs: ['mu'], attrs: { axes: { ints: [-1] } } },
+    ['decomposed LayerNorm over the batch axis (ReduceMean axes [0], Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add; cut)', [
+      { op: 'ReduceMean', inputs: ['a0'], outputs: ['mu'], attrs: { axes: { ints: [0] } } },
       { op: 'Sub', inputs: ['a0', 'mu'], outputs: ['dev'] },
       { op: 'Pow', inputs: ['dev', 'two'], outputs: ['dev2'] },
-      { op: 'ReduceMean', inputs: ['dev2'], outputs: ['var'], attrs: { axes: { ints: [-1] } } },
+      { op: 'ReduceMean', inputs: ['dev2'], outputs: ['var'], attrs: { axes: { ints: [0] } } },
       { op: 'Add', inputs: ['var', 'eps'], outputs: ['ve'] },
       { op: 'Sqrt', inputs: ['ve'], outputs: ['sd'] },
       { op: 'Div', inputs: ['dev', 'sd'], outputs: ['nrm'] },
       { op: 'Mul', inputs: ['nrm', 'ln.weight'], outputs: ['scaled'] },
       { op: 'Add', inputs: ['scaled', 'ln.bias'], outputs: ['m'] },
     ], 'cut'],
-    ['LayerNormalization (cut for now)', [{ op: 'LayerNormalization', inputs: ['a0', 'ln.weight', 'ln.bias'], outputs: ['m'], attrs: { axis: { i: -1 } } }], 'cut'],
+    ['LayerNormalization whose Mean output is used (cut)', [{ op: 'LayerNormalization', inputs: ['a0', 'ln.weight', 'ln.bias'], outputs: ['m', 'ln.mean'], attrs: { axis: { i: -1 } } }], 'cut'],
   ] as [string, NodeSpec[], string][])('%s keeps its units at scale 1 and is reported', async (_, middle, how) => {
     const extra = [
       { name: 'lo', dims: [], data: [0] }, { name: 'hi', dims: [], data: [6] },
@@ -90,13 +90,13 @@ describe('ONNX ops enorm does not rescale', () => {
     expect(model.network.filter((l) => 'frozen' in l && l.frozen).length).toBe(2);
   });
 
-  it('a grouped Conv and a ConvTranspose are cut and reported', () => {
+  it('a grouped Conv and a dilated ConvTranspose are cut and reported', () => {
     const spec: ModelSpec = {
       inputs: [{ name: 'x', dims: [1, 4, 6, 6] }], outputs: [{ name: 'y' }],
       initializers: [init('gw', [4, 2, 3, 3], 51), init('tw', [4, 2, 3, 3], 52)],
       nodes: [
         { op: 'Conv', inputs: ['x', 'gw'], outputs: ['g'], attrs: { group: { i: 2 } } },
-        { op: 'ConvTranspose', inputs: ['g', 'tw'], outputs: ['y'] },
+        { op: 'ConvTranspose', inputs: ['g', 'tw'], outputs: ['y'], attrs: { dilations: { ints: [2, 2] } } },
       ],
     };
     const model = readOnnxModel(buildOnnx(spec).bytes);

@@ -1,0 +1,13 @@
+/** Reading an ONNX node's attributes (with the op's default where absent), and the shape of an op mapping. */
+import type { Builder } from './build.js';
+import type { WireAttribute, WireNode } from './wire.js';
+
+/** Maps node `k` (`n`) into the builder's network, or cuts it. */
+export type Op = (b: Builder, n: WireNode, k: number) => void;
+
+export const attr = (n: WireNode, name: string): WireAttribute | undefined => n.attributes.find((a) => a.name === name);
+export const int = (n: WireNode, name: string, fallback: number) => attr(n, name)?.i ?? fallback;
+export const ints = (n: WireNode, name: string) => attr(n, name)?.ints;
+export const float = (n: WireNode, name: string, fallback: number) => attr(n, name)?.f ?? fallback;
+/** The node is op `op` of the default ONNX domain. */
+export const isOp = (n: WireNode | undefined, op: string): n is WireNode => n !== undefined && n.opType === op && (n.domain === '' || n.domain === 'ai.onnx');
