@@ -22,7 +22,14 @@ export interface TensorSpec {
   /** For storage 'external': the file (default 'weights.bin'). */
   location?: string;
 }
-export type Attr = { i: number } | { f: number } | { ints: number[] } | { floats: number[] } | { s: string } | { t: TensorSpec };
+export type Attr = { i: number } | { f: number } | { ints: number[] } | { floats: number[] } | { s: string } | { t: TensorSpec } | { g: GraphSpec };
+/** A subgraph (an If branch, a Loop or Scan body): it may read any tensor of the graphs around it. */
+export interface GraphSpec {
+  nodes: NodeSpec[];
+  initializers?: TensorSpec[];
+  inputs?: { name: string; dims: (number | string)[]; type?: 'float' | 'float16' }[];
+  outputs: { name: string; dims?: (number | string)[]; type?: 'float' | 'float16' }[];
+}
 export interface NodeSpec { op: string; inputs: string[]; outputs: string[]; name?: string; attrs?: Record<string, Attr>; domain?: string }
 export interface ModelSpec {
   inputs: { name: string; dims: (number | string)[]; type?: 'float' | 'float16' }[];
@@ -52,25 +59,27 @@ export function buildOnnx(spec: ModelSpec): { bytes: Uint8Array; external: Map<s
     if ('ints' in a) return { name, type: 7, ints: a.ints };
     if ('floats' in a) return { name, type: 6, floats: a.floats };
     if ('s' in a) return { name, type: 3, s: new TextEncoder().encode(a.s) };
+    if ('g' in a) return { name, type: 5, g: graph(a.g, name) };
     return { name, type: 4, t: tensor(a.t) };
   };
+  const graph = (g: GraphSpec & { valueInfo?: ModelSpec['valueInfo'] }, name: string): object => ({
+    name,
+    node: g.nodes.map((n, i) => ({
+      name: n.name ?? `${n.op}_${i}`, opType: n.op, input: n.inputs, output: n.outputs, domain: n.domain ?? '',
+      attribute: Object.entries(n.attrs ?? {}).map(([k, a]) => attribute(k, a)),
+    })),
+    initializer: (g.initializers ?? []).map(tensor),
+    input: (g.inputs ?? []).map(valueInfo),
+    output: g.outputs.map(valueInfo),
+    valueInfo: (g.valueInfo ?? []).map(valueInfo),
+  });
   const model = {
     irVersion: 8,
     producerName: 'enorm-test',
     docString: spec.docString ?? '',
     opsetImport: [{ domain: '', version: spec.opset ?? 17 }],
     metadataProps: Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value })),
-    graph: {
-      name: 'g',
-      node: spec.nodes.map((n, i) => ({
-        name: n.name ?? `${n.op}_${i}`, opType: n.op, input: n.inputs, output: n.outputs, domain: n.domain ?? '',
-        attribute: Object.entries(n.attrs ?? {}).map(([k, a]) => attribute(k, a)),
-      })),
-      initializer: (spec.initializers ?? []).map(tensor),
-      input: spec.inputs.map(valueInfo),
-      output: spec.outputs.map(valueInfo),
-      valueInfo: (spec.valueInfo ?? []).map(valueInfo),
-    },
+    graph: graph(spec, 'g'),
   };
   const err = ModelProto.verify(model);
   if (err) throw new Error(err);

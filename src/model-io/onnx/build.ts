@@ -12,7 +12,7 @@ import { ENormError } from '../../errors.js';
 import type { Layer, TensorRole } from '../../network/layers.js';
 import { quote } from '../text.js';
 import type { Constant, GraphFacts } from './graph.js';
-import { nodeLabel } from './graph.js';
+import { nodeLabel, nodeReads } from './graph.js';
 import type { Dims } from './shapes.js';
 import { FLOAT_TYPES, locate, readPayload, readValues, type Payload } from './tensors.js';
 import type { WireNode } from './wire.js';
@@ -87,10 +87,10 @@ export class Builder {
     this.network.push({ kind: 'identity', name: sink, inputs: [layer] });
   }
 
-  /** Leaves node `k` out of the network (the cut above), reported as a barrier. */
+  /** Leaves node `k` out of the network (the cut above), reported as a barrier; what its subgraphs read is pinned too. */
   cut(k: number, reason: string): void {
     const n = this.nodes[k];
-    n.inputs.forEach((t) => this.pin(t));
+    nodeReads(n).forEach((t) => this.pin(t));
     this.barriers.push({ node: n.name || n.outputs[0] || `#${k}`, op: n.opType, reason });
   }
 

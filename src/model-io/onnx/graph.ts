@@ -1,12 +1,12 @@
 /**
  * The graph-level facts the op mapping needs, from a decoded ONNX graph: the nodes in topological
  * order (ONNX asks exporters to sort, not every one does), the constants
- * (initializers and Constant nodes) by name, how many times each tensor is read, and who reads it.
+ * (initializers and Constant nodes) by name, how many times each tensor is read, and who reads it
+ * (a node with subgraphs also reads the outer tensors they name: nodeReads).
  * Malformed graphs (a tensor produced twice, read but never produced, a cycle) are E_MODEL.
  */
 import { ENormError } from '../../errors.js';
 import { quote } from '../text.js';
-import { GRAPH_ATTRIBUTE_TYPES } from './schema.js';
 import type { WireAttribute, WireGraph, WireNode, WireTensor } from './wire.js';
 
 /** A constant tensor: an initializer or a Constant node's `value` (patchable) or its scalar / list forms (values only). */
@@ -50,11 +50,9 @@ function constantFromNode(n: WireNode, index: number): Constant {
   return { name, from }; // sparse or string values: a constant enorm does not read
 }
 
-/** Refuses subgraphs (If / Loop / Scan bodies may read any outer tensor, which a rescaling would change unseen). */
-function checkNoSubgraph(n: WireNode, index: number): void {
-  if (n.attributes.some((a) => a.subgraph || GRAPH_ATTRIBUTE_TYPES.has(a.type))) {
-    throw new ENormError('E_LAYER_KIND', `${nodeLabel(n, index)}: nodes with subgraphs (If, Loop, Scan) are not supported`, { layer: n.name });
-  }
+/** What node `n` reads: its inputs, then the outer tensors its subgraphs read (If / Loop / Scan bodies, scope.ts). */
+export function nodeReads(n: WireNode): string[] {
+  return n.scopeReads.length === 0 ? n.inputs : [...n.inputs, ...n.scopeReads];
 }
 
 export function graphFacts(g: WireGraph): GraphFacts {
@@ -75,7 +73,6 @@ export function graphFacts(g: WireGraph): GraphFacts {
   const inputs = g.inputs.map((v) => v.name).filter((name) => !constants.has(name));
   inputs.forEach((name) => claim(name, 'graph input'));
   g.nodes.forEach((n, k) => {
-    checkNoSubgraph(n, k);
     n.outputs.forEach((o) => { claim(o, `output of ${nodeLabel(n, k)}`); if (o !== '') producer.set(o, k); });
     if (n.opType === 'Constant' && (n.domain === '' || n.domain === 'ai.onnx') && n.outputs[0]) constants.set(n.outputs[0], constantFromNode(n, k));
   });
@@ -84,7 +81,7 @@ export function graphFacts(g: WireGraph): GraphFacts {
   const consumers = new Map<string, number[]>();
   const deps: number[][] = g.nodes.map(() => []);
   g.nodes.forEach((n, k) => {
-    for (const name of n.inputs) {
+    for (const name of nodeReads(n)) {
       if (name === '') continue;
       if (!tensorNames.has(name)) throw new ENormError('E_MODEL', `${nodeLabel(n, k)} reads ${quote(name)}, which no node, initializer or graph input defines`);
       uses.set(name, (uses.get(name) ?? 0) + 1);

@@ -257,10 +257,17 @@ export const OPS: Record<string, Op> = {
   ...Object.fromEntries(Object.entries(BARRIER_FNS).map(([op, fn]) => [op, (b: Builder, n: WireNode) => unary(b, n, { kind: 'activation', fn })])),
 };
 
+/** Why a node with subgraphs is cut: they may compute anything from its inputs and the outer tensors they read. */
+function subgraphReason(n: WireNode): string {
+  const outer = n.scopeReads.filter((t) => !n.inputs.includes(t)).length;
+  return `ONNX op ${n.opType} with subgraphs is not rescaled: its inputs and the ${outer} outer tensor${outer === 1 ? '' : 's'} its subgraphs read keep scale 1, and their weights are kept as they are`;
+}
+
 /** Maps node `k` (not a Constant, not absorbed): its op's function, or the cut. */
 export function mapNode(b: Builder, k: number): void {
   const n = b.nodes[k];
   const op = n.domain === '' || n.domain === 'ai.onnx' ? OPS[n.opType] : undefined;
+  if (n.attributes.some((a) => a.subgraph)) return b.cut(k, subgraphReason(n));
   if (!op || n.outputs.length === 0 || !n.outputs[0] || !n.inputs[0]) return b.cut(k, `ONNX op ${n.domain ? `${n.domain}.` : ''}${n.opType} is not rescaled: its inputs keep scale 1`);
   op(b, n, k);
 }

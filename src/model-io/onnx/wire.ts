@@ -3,13 +3,15 @@
  * uses (schema.ts) into plain objects and records where each tensor's payload lies in the file, so
  * the writer can patch exactly those bytes. Every length is checked against the bytes present by
  * protobufjs's Reader (it throws on a read past the end), payloads are never copied here, and
- * subgraphs (If / Loop / Scan bodies) are skipped, not decoded: the reader does not recurse deeper
- * than model -> graph -> node -> attribute -> tensor, whatever the file nests.
+ * subgraphs (If / Loop / Scan bodies) are walked for tensor names only (scope.ts): what they read
+ * from the graph around them, at most MAX_SUBGRAPH_DEPTH deep.
  */
 import protobuf from 'protobufjs/minimal.js';
 import { ENormError } from '../../errors.js';
 import { quote } from '../text.js';
 import { F, GRAPH_ATTRIBUTE_TYPES } from './schema.js';
+import { fields, sub } from './fields.js';
+import { outerReads } from './scope.js';
 
 type Reader = protobuf.Reader;
 const { Reader: ReaderClass } = protobuf;
@@ -42,8 +44,10 @@ export interface WireAttribute {
   t?: WireTensor;
   floats: number[];
   ints: number[];
-  /** The attribute holds a subgraph (g / graphs), which is skipped. */
+  /** The attribute holds a subgraph (g / graphs), which is walked for names only. */
   subgraph: boolean;
+  /** The tensors of the enclosing graph(s) its subgraphs read (scope.ts). */
+  outerReads: string[];
 }
 
 /** A byte range of the file: [start, end). */
@@ -52,6 +56,8 @@ export interface WireNode {
   name: string; opType: string; domain: string; inputs: string[]; outputs: string[]; attributes: WireAttribute[];
   /** The node's field in the graph (tag to end), its content, and each output field (for fold.ts's splices). */
   field: Span; content: Span; outputFields: Span[];
+  /** Outer tensors its subgraphs read (If / Loop / Scan bodies), each once: inputs the node does not list. */
+  scopeReads: string[];
 }
 /** dims: per dimension its value, or null where the file names it (dim_param) or leaves it out; undefined: no shape. */
 export interface WireValueInfo { name: string; elemType: number; dims?: (number | null)[] }
@@ -64,28 +70,6 @@ const MAX_DIMS = 64;
 function int64(r: Reader): number {
   const v = r.int64() as unknown;
   return typeof v === 'number' ? v : (v as { toNumber(): number }).toNumber();
-}
-
-/** Calls `field(number, wireType)` for each field of the message that ends at `end`; unread fields are skipped. */
-function fields(r: Reader, end: number, field: (num: number, wire: number, tagStart: number) => boolean): void {
-  while (r.pos < end) {
-    const tagStart = r.pos;
-    const tag = r.uint32();
-    const num = tag >>> 3;
-    const wire = tag & 7;
-    if (num === 0) throw new ENormError('E_MODEL', 'field number 0 in the protobuf data');
-    if (!field(num, wire, tagStart)) r.skipType(wire);
-  }
-  if (r.pos !== end) throw new ENormError('E_MODEL', 'a protobuf message overruns its length');
-}
-
-/** The end offset of the length-delimited field starting at the reader's position. */
-function sub(r: Reader, wire: number): number {
-  if (wire !== 2) throw new ENormError('E_MODEL', `a message field has wire type ${wire}, not 2`);
-  const len = r.uint32();
-  const end = r.pos + len;
-  if (end > r.len) throw new ENormError('E_MODEL', `a field of ${len} bytes runs past the end of the file`);
-  return end;
 }
 
 /** A repeated scalar field, packed (wire type 2) or not. */
@@ -150,7 +134,7 @@ function tensor(r: Reader, end: number): WireTensor {
 }
 
 function attribute(r: Reader, end: number): WireAttribute {
-  const a: WireAttribute = { name: '', type: 0, floats: [], ints: [], subgraph: false };
+  const a: WireAttribute = { name: '', type: 0, floats: [], ints: [], subgraph: false, outerReads: [] };
   const A = F.attribute;
   fields(r, end, (n, wire) => {
     switch (n) {
@@ -168,7 +152,8 @@ function attribute(r: Reader, end: number): WireAttribute {
       case A.g:
       case A.graphs:
         a.subgraph = true;
-        return false; // skipped without decoding
+        for (const name of outerReads(r, sub(r, wire), 1)) a.outerReads.push(name);
+        break;
       default: return false;
     }
     return true;
@@ -178,7 +163,7 @@ function attribute(r: Reader, end: number): WireAttribute {
 }
 
 function node(r: Reader, tagStart: number, end: number): WireNode {
-  const nd: WireNode = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [], field: { start: tagStart, end }, content: { start: r.pos, end }, outputFields: [] };
+  const nd: WireNode = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [], field: { start: tagStart, end }, content: { start: r.pos, end }, outputFields: [], scopeReads: [] };
   const N = F.node;
   fields(r, end, (n, wire, fieldStart) => {
     switch (n) {
@@ -192,6 +177,7 @@ function node(r: Reader, tagStart: number, end: number): WireNode {
     }
     return true;
   });
+  nd.scopeReads = [...new Set(nd.attributes.flatMap((a) => a.outerReads))];
   return nd;
 }
 

@@ -104,7 +104,7 @@ describe('ONNX ops enorm does not rescale', () => {
     expect(model.weights).toEqual([]);
   });
 
-  it('subgraphs (If) are refused with E_LAYER_KIND', () => {
+  it('a node whose attribute has the GRAPH type (If) is a cut, not refused (subgraphs.test.ts has real branches)', () => {
     const spec = torchMlp();
     const { bytes } = buildOnnx(spec);
     // An If node whose then_branch is a graph attribute (type GRAPH = 5).
@@ -114,7 +114,9 @@ describe('ONNX ops enorm does not rescale', () => {
     // Rewrite the attribute type of then_branch from INT (2) to GRAPH (5): field 20, varint -> bytes a0 01 02.
     const at = findLast(patched, [0xa0, 0x01, 0x02]);
     patched[at + 2] = 5;
-    expect(() => readOnnxModel(patched)).toThrow(expect.objectContaining({ code: 'E_LAYER_KIND', message: expect.stringMatching(/subgraphs/) }));
+    const model = readOnnxModel(patched);
+    expect(model.barriers).toContainEqual({ node: expect.stringMatching(/^If_/), op: 'If', reason: expect.stringMatching(/with subgraphs is not rescaled: its inputs and the 0 outer tensors/) });
+    expect(model.network.some((l) => l.kind === 'identity' && l.inputs?.[0] === 'y')).toBe(true);
   });
 });
 
