@@ -244,7 +244,10 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   } else out.push('No rows yet.', '');
 
   const file = join(docsDir, 'RESULTS.md');
-  writeFileSync(file, `${out.join('\n')}\n`);
+  // Sections other generators own (bench/deployment/run.ts writes "## Deployment ...") are kept as they are.
+  const previous = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const kept = previous.indexOf('\n## Deployment');
+  writeFileSync(file, `${out.join('\n')}\n${kept >= 0 ? previous.slice(kept) : ''}`);
   written.push(file);
   return written;
 }
