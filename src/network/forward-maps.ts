@@ -7,7 +7,7 @@
 import type { LayerAt } from '../errors.js';
 import type { Tensor } from './forward-activations.js';
 import { pair, transposeWindow, window2d, type Window } from './forward-shapes.js';
-import { kernelDims, toDefaultLayout } from './geometry.js';
+import { groupsOf, kernelDims, toDefaultLayout } from './geometry.js';
 import type { Conv2DLayer, Conv2DTransposeLayer, DepthwiseConv2DLayer, PoolLayer } from './layers.js';
 
 /** What a kernel knows of its call: the batch, where the layer is, and its output shape per example (from the shape pass). */
@@ -53,16 +53,22 @@ export function conv2d(layer: Conv2DLayer, [x]: Tensor[], ctx: KernelCtx): Tenso
   const d = kernelDims(layer);
   const { kh, kw, cin, cout } = d;
   const [h, w] = x.shape;
-  // HWIO kernel: element (ky, kx, i, o) at ((ky*kw + kx)*I + i)*O + o.
+  // HWIO kernel: element (ky, kx, i, o) at ((ky*kw + kx)*I + i)*O + o, I = cin the channels per group.
+  // Group gr: input channel gr*I + i feeds outputs [gr*opg, (gr + 1)*opg), opg = O / groups.
   const k = toDefaultLayout(layer, d);
+  const groups = groupsOf(layer);
+  const opg = cout / groups;
   const g = window2d(h, w, kh, kw, layer.strides, layer.padding, ctx);
   const out = slideWindow(x, g, kh, kw, cout, layer.bias, ctx.batch, (out, o, xi, tap) => {
     const ki = tap * cin * cout;
-    for (let ci = 0; ci < cin; ci++) {
-      const xv = x.data[xi + ci];
-      if (xv === 0) continue;
-      const kr = ki + ci * cout;
-      for (let co = 0; co < cout; co++) out[o + co] += xv * k[kr + co];
+    for (let gr = 0; gr < groups; gr++) {
+      const coFrom = gr * opg;
+      for (let ci = 0; ci < cin; ci++) {
+        const xv = x.data[xi + gr * cin + ci];
+        if (xv === 0) continue;
+        const kr = ki + ci * cout;
+        for (let co = coFrom; co < coFrom + opg; co++) out[o + co] += xv * k[kr + co];
+      }
     }
   });
   return { data: out, shape: [g.oh, g.ow, cout] };

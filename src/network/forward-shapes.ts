@@ -8,7 +8,7 @@
  * Shapes are per example, internal layout: a map is [h, w, c] (NHWC), a vector [features].
  */
 import { ENormError, layerError, safeName, type LayerAt } from '../errors.js';
-import { kernelDims, kernelRank, layoutProblem, shapeProblem, type ActivationLayout, type KernelDims } from './geometry.js';
+import { inputUnits, kernelDims, kernelRank, layoutProblem, shapeProblem, type ActivationLayout, type KernelDims } from './geometry.js';
 import { NETWORK_INPUT, resolveGraph, type ResolvedGraph } from './graph.js';
 import { BARRIER_ACTIVATIONS, layerName, type Layer, type Network, type WeightedLayer } from './layers.js';
 import { unknownKind } from './validate.js';
@@ -139,9 +139,11 @@ function layerShape(layer: Layer, ins: number[][], at: At): { shape: number[]; w
       return { shape: [nOut], work: nIn * nOut };
     }
     case 'conv2d': {
+      // cin: the channels one output reads (its group's); the input has groups x cin.
       const { kh, kw, cin, cout } = kernel(layer, at, null);
       const [h, w, c] = mapShape(x, at, 'conv2d');
-      if (c !== cin) throw layerError('E_WIDTH', at, `conv2d expects ${cin} input channels but receives ${c}`);
+      const channels = inputUnits(layer);
+      if (c !== channels) throw layerError('E_WIDTH', at, `conv2d expects ${channels} input channels but receives ${c}`);
       const g = window2d(h, w, kh, kw, layer.strides, layer.padding, at);
       return { shape: [g.oh, g.ow, cout], work: g.oh * g.ow * (taps(kh, kw, h, w) * cin * cout + cout) };
     }

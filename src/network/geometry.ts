@@ -160,8 +160,14 @@ export function kernelShape<K extends WeightedKind>(kind: K, layout: LayoutOf<K>
 /** Number of output units (= bias length) of a weighted layer. */
 export const outputUnits = (layer: WeightedLayer): number => kernelDims(layer).cout;
 
-/** Number of input channels; the input's own count where the shape does not fix it. */
-export const inputUnits = (layer: WeightedLayer, inputChannels: number | null = null): number => kernelDims(layer, inputChannels).cin;
+/** A conv2d's `groups` (unchecked; validation checks it), 1 for every other kind. */
+export const groupsOf = (layer: WeightedLayer): number => (layer.kind === 'conv2d' ? layer.groups ?? 1 : 1);
+
+/**
+ * Number of input channels: groups x the kernel's `in` axis (each group reads its own cin channels);
+ * the input's own count where the shape does not fix it.
+ */
+export const inputUnits = (layer: WeightedLayer, inputChannels: number | null = null): number => kernelDims(layer, inputChannels).cin * groupsOf(layer);
 
 type ViewAxis = KernelAxis | 'pos';
 
@@ -198,6 +204,55 @@ export function readView(layer: WeightedLayer, d: KernelDims, flat: FlattenedInp
   const split: ViewAxis[] = flat.order === 'channels-last' ? ['pos', 'in'] : ['in', 'pos'];
   const axes = geometry(layer).axes.flatMap((a): ViewAxis[] => (a === 'in' ? split : [a]));
   return around(axes, { ...axisSizes(d), in: d.cin / flat.positions, pos: flat.positions }, ['in']);
+}
+
+/**
+ * Input channels [channel, channel + count) of a kernel as one strided block: channel + i owns the
+ * elements start + o*outerStride + i*inner + j (0 <= o < outer, 0 <= j < inner): the plan's View.
+ */
+export interface ReadBlock { channel: number; count: number; start: number; outer: number; outerStride: number; inner: number }
+
+/**
+ * The weight as reader blocks per input channel (its outgoing weights). groups = 1: the read view
+ * as one block. A grouped conv2d: input channel g*cpg + i (cpg = the kernel's `in` axis) reads only
+ * its group's outputs o = g*opg + l (opg = cout / groups), so the elements of group g are
+ *   g*opg*s_out + i*s_in + t*s_tap + l*s_out,
+ * s the row-major strides of the layout. The stride-1 axis (tap in 'oihw', out in 'hwio') is the
+ * run j, the other the outer axis. When the run fills the channel stride ('oihw') the group is one
+ * block of cpg channels; otherwise ('hwio': the run is opg of cout) one block per channel.
+ * `flat`: a dense layer behind a Flatten (readView); dense layers are never grouped.
+ */
+export function readBlocks(layer: WeightedLayer, d: KernelDims, flat?: FlattenedInput): ReadBlock[] {
+  const groups = groupsOf(layer);
+  if (groups === 1) {
+    const t = readView(layer, d, flat);
+    return [{ channel: 0, count: t.axis, start: 0, outer: t.outer, outerStride: t.axis * t.inner, inner: t.inner }];
+  }
+  const sizes = axisSizes(d);
+  const s = strides(geometry(layer).axes, sizes);
+  const opg = d.cout / groups;
+  const tapRuns = s.tap === 1;
+  const run = tapRuns ? sizes.tap : opg;
+  const across = tapRuns ? { outer: opg, outerStride: s.out } : { outer: sizes.tap, outerStride: s.tap };
+  const perChannel = run !== s.in;
+  const blocks: ReadBlock[] = [];
+  for (let g = 0; g < groups; g++) {
+    const start = g * opg * s.out;
+    if (!perChannel) blocks.push({ channel: g * d.cin, count: d.cin, start, ...across, inner: run });
+    else for (let i = 0; i < d.cin; i++) blocks.push({ channel: g * d.cin + i, count: 1, start: start + i * s.in, ...across, inner: run });
+  }
+  return blocks;
+}
+
+/** Row-major strides of `axes` (outermost first) of the given sizes. */
+function strides(axes: readonly KernelAxis[], sizes: Record<KernelAxis, number>): Record<KernelAxis, number> {
+  const out = { tap: 0, in: 0, mult: 0, out: 0 };
+  let stride = 1;
+  for (let i = axes.length - 1; i >= 0; i--) {
+    out[axes[i]] = stride;
+    stride *= sizes[axes[i]];
+  }
+  return out;
 }
 
 /** One element per unit: a bias, gamma or beta. */

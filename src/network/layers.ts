@@ -77,8 +77,14 @@ interface Sliding {
 /** shape: [in, out] for layout 'io', [out, in] for 'oi'. */
 export interface DenseLayer extends KernelLayer<'dense', [number, number]> {}
 
-/** shape: [kh, kw, in, out] for 'hwio', [out, in, kh, kw] for 'oihw'. */
-export interface Conv2DLayer extends KernelLayer<'conv2d', [number, number, number, number]>, Sliding {}
+/**
+ * shape: [kh, kw, in / groups, out] for 'hwio', [out, in / groups, kh, kw] for 'oihw'.
+ * With `groups` G (default 1; in and out divisible by G), output channel o reads only the input
+ * channels of its group g = floor(o / (out / G)), [g * in / G, (g + 1) * in / G) (PyTorch / ONNX `group`).
+ */
+export interface Conv2DLayer extends KernelLayer<'conv2d', [number, number, number, number]>, Sliding {
+  groups?: number;
+}
 
 /** shape: [kh, kw, channels, multiplier] for 'hwcm', [channels*multiplier, 1, kh, kw] for 'oihw'. */
 export interface DepthwiseConv2DLayer extends KernelLayer<'depthwise-conv2d', [number, number, number, number]>, Sliding {}

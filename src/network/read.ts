@@ -6,7 +6,7 @@ import type { Layer, Network } from './layers.js';
  * Every field a layer kind reads. They are read through getters, inherited ones too (a layer may
  * be a class instance), together with the layer's own enumerable keys (fields added later).
  */
-const LAYER_FIELDS = 'kind name inputs weight shape layout bias companions strides padding gamma beta mean variance epsilon axis alpha fn size rate order frozen'.split(' ');
+const LAYER_FIELDS = 'kind name inputs weight shape layout bias companions strides padding gamma beta mean variance epsilon axis alpha fn size rate order frozen groups'.split(' ');
 const COMPANION_FIELDS = ['weight', 'bias', 'gamma', 'beta'];
 
 /** Copies made here (the engine reads the network, then validation reads it again): returned as they are. */

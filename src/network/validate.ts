@@ -45,6 +45,14 @@ export function unknownKind(layer: never, at: LayerAt): never {
   throw layerError('E_LAYER_KIND', at, `unknown kind '${describeValue(kind)}'; supported: ${LAYER_KINDS.join(', ')}`);
 }
 
+/** A conv2d's `groups`: a positive integer dividing its output channels (its input channels are groups x the kernel's). */
+function checkGroups(groups: unknown, outputs: number, at: LayerAt): void {
+  if (typeof groups !== 'number' || !Number.isInteger(groups) || groups <= 0) {
+    throw layerError('E_SHAPE', at, `groups must be a positive integer, got ${json(groups)}`);
+  }
+  if (outputs % groups !== 0) throw layerError('E_SHAPE', at, `${outputs} output channels are not divisible by groups = ${groups}`);
+}
+
 const isLayerKind = (kind: unknown): kind is Layer['kind'] => (LAYER_KINDS as readonly unknown[]).includes(kind);
 const isBarrierActivation = (fn: unknown): boolean => (BARRIER_ACTIVATIONS as readonly unknown[]).includes(fn);
 
@@ -133,6 +141,7 @@ export function validateLayers(network: readonly Layer[]): MutableTensor[] {
           if (layer.strides !== undefined) window2d('strides', layer.strides);
           padding(layer.padding);
         }
+        if (layer.kind === 'conv2d' && layer.groups !== undefined) checkGroups(layer.groups, units, at);
         break;
       }
       case 'batch-norm': {

@@ -1,5 +1,5 @@
 import { layerError, safeName, type LayerAt } from '../errors.js';
-import { fixesInputs, kernelDims, readView, vectorView, writeView, type AxisLayout, type KernelDims } from '../network/geometry.js';
+import { fixesInputs, inputUnits, kernelDims, readBlocks, vectorView, writeView, type AxisLayout, type KernelDims, type ReadBlock } from '../network/geometry.js';
 import { NETWORK_INPUT, resolveGraph } from '../network/graph.js';
 import type { FlattenOrder, Layer, TensorRole, WeightedLayer } from '../network/layers.js';
 import { companionList, unknownKind } from '../network/validate.js';
@@ -80,13 +80,25 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
   const viewOf = (tensor: number, t: AxisLayout, from: number, s: Segment): View => ({
     tensor, start: from * t.inner, outer: t.outer, outerStride: t.axis * t.inner, count: s.count, inner: t.inner, unitStart: s.unitStart,
   });
-  /** Registers `tensor` (seen as `t`, input channels on the middle axis) as outgoing weights of every group feeding it. */
-  const addReaders = (tensor: number, t: AxisLayout, input: Value) => {
+  /**
+   * Registers `tensor` (its input channels as geometry's reader blocks) as outgoing weights of every
+   * group feeding it: each segment's channels [from, from + count) meet each block's, and the overlap
+   * is one view (a plain kernel: one block, so one view per segment).
+   */
+  const addReaders = (tensor: number, blocks: readonly ReadBlock[], input: Value) => {
     let from = 0;
     for (const s of input.segments) {
-      if (s.group) s.group.readers.push(viewOf(tensor, t, from, s)); // re-homed to the root at the end
+      if (s.group) for (const b of blocks) overlap(tensor, b, from, s); // re-homed to the root at the end
       from += s.count;
     }
+  };
+  const overlap = (tensor: number, b: ReadBlock, from: number, s: Segment) => {
+    const lo = Math.max(from, b.channel);
+    const hi = Math.min(from + s.count, b.channel + b.count);
+    if (lo >= hi) return;
+    (s.group as GroupDraft).readers.push({
+      tensor, start: b.start + (lo - b.channel) * b.inner, outer: b.outer, outerStride: b.outerStride, count: hi - lo, inner: b.inner, unitStart: s.unitStart + lo - from,
+    });
   };
   /** The layer's own output units: a fresh group written by `weights` (in cost) and `extras` (biases: cost by option). */
   const produce = (k: number, units: number, weight: { tensor: number; t: AxisLayout } | null, extras: number[]): Value => {
@@ -126,7 +138,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
     return { ...produce(k, n, null, [gamma, ...beta]), spatial: input.spatial };
   };
   /** A weighted layer: its kernel read per input channel (`read`), written per output unit (geometry's write view), plus its bias. */
-  const weighted = (k: number, layer: WeightedLayer, input: Value, d: KernelDims, read: AxisLayout): Value => {
+  const weighted = (k: number, layer: WeightedLayer, input: Value, d: KernelDims, read: readonly ReadBlock[]): Value => {
     if (layer.frozen !== undefined) return frozenLayer(k, layer.frozen, input, d.cout);
     const w = slot(k, 'weight', layer.weight, companionList(layer.companions?.weight));
     addReaders(w, read, input);
@@ -136,9 +148,9 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
   /** A convolution: its input channels are the shape's (checked against the input) or, where the shape leaves them open, the input's. */
   const convolution = (k: number, layer: Extract<WeightedLayer, { kind: 'conv2d' | 'depthwise-conv2d' | 'conv2d-transpose' }>, input: Value): Value => {
     const d = kernelDims(layer, input.channels);
-    if (fixesInputs(layer)) checkChannels(k, input, d.cin, 'input channels');
+    if (fixesInputs(layer)) checkChannels(k, input, inputUnits(layer), 'input channels');
     else if (d.cout % d.cin !== 0) throw layerError('E_WIDTH', at(k), `${d.cout} output channels are not a multiple of the ${d.cin} input channels`);
-    return { ...weighted(k, layer, input, d, readView(layer, d)), spatial: true };
+    return { ...weighted(k, layer, input, d, readBlocks(layer, d)), spatial: true };
   };
   const checkChannels = (k: number, input: Value, expected: number, what: string) => {
     if (input.channels !== null && input.channels !== expected) {
@@ -175,7 +187,7 @@ export function compilePlan(net: readonly Layer[], options: CompileOptions): Pla
           checkChannels(k, input, nIn, 'input width');
         }
         const order = input.flattened ?? 'channels-last';
-        out = { ...weighted(k, layer, input, d, readView(layer, d, { positions, order })), spatial: false };
+        out = { ...weighted(k, layer, input, d, readBlocks(layer, d, { positions, order })), spatial: false };
         break;
       }
       case 'conv2d':

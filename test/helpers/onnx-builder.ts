@@ -270,3 +270,27 @@ export function convTransposeNet(last: 'same' | 'valid' = 'same'): ModelSpec {
     ],
   };
 }
+
+/**
+ * A ResNeXt-style block on x[N,4,6,6]: Conv(4->6, 3x3, pads 1) + bias -> Relu -> Conv(6->6, 3x3,
+ * pads 1, group `group`, weight [6, 6 / group, 3, 3]) + bias -> Relu -> Conv(6->3, 1x1) + bias -> y.
+ */
+export function groupedConvNet(group = 2): ModelSpec {
+  const pads = { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] } };
+  return {
+    inputs: [{ name: 'x', dims: ['N', 4, 6, 6] }],
+    outputs: [{ name: 'y' }],
+    initializers: [
+      init('conv1.weight', [6, 4, 3, 3], 81), init('conv1.bias', [6], 82),
+      init('grouped.weight', [6, 6 / group, 3, 3], 83), init('grouped.bias', [6], 84),
+      init('head.weight', [3, 6, 1, 1], 85), init('head.bias', [3], 86),
+    ],
+    nodes: [
+      { op: 'Conv', inputs: ['x', 'conv1.weight', 'conv1.bias'], outputs: ['c1'], attrs: pads },
+      { op: 'Relu', inputs: ['c1'], outputs: ['r1'] },
+      { op: 'Conv', inputs: ['r1', 'grouped.weight', 'grouped.bias'], outputs: ['g'], attrs: { ...pads, group: { i: group } } },
+      { op: 'Relu', inputs: ['g'], outputs: ['r2'] },
+      { op: 'Conv', inputs: ['r2', 'head.weight', 'head.bias'], outputs: ['y'], attrs: { kernel_shape: { ints: [1, 1] } } },
+    ],
+  };
+}

@@ -2,8 +2,8 @@
  * ONNX ops to enorm layers, one function per op. An op not in OPS, or one whose operands or
  * attributes fall outside what a layer expresses, is cut (build.ts): left out of the network with
  * its inputs pinned and its outputs fresh inputs, and reported as a barrier. This is the one place
- * that decides how an op is rescaled (layer norms in norms.ts); grouped convolutions other than
- * depthwise are cut here for now.
+ * that decides how an op is rescaled (layer norms in norms.ts); a grouped Conv is a depthwise
+ * layer (one input channel per group) or a conv2d with `groups`.
  *
  * Strides and padding are copied for enorm's own forward pass; the rescaling does not depend on
  * them (zero padding stays zero, every pool is positively homogeneous), and the CLI checks the
@@ -21,7 +21,7 @@ import type { WireNode } from './wire.js';
 /** A layer without its inputs (which the builder fills in). */
 type Spec = Layer extends infer L ? (L extends Layer ? Omit<L, 'inputs'> : never) : never;
 /** A weighted layer without the tensors that claim() supplies. */
-type KernelSpec = { kind: 'dense' | 'conv2d' | 'depthwise-conv2d' | 'conv2d-transpose'; shape: number[]; layout: string; strides?: [number, number]; padding?: Padding };
+type KernelSpec = { kind: 'dense' | 'conv2d' | 'depthwise-conv2d' | 'conv2d-transpose'; shape: number[]; layout: string; strides?: [number, number]; padding?: Padding; groups?: number };
 
 /** Elementwise ops that are not positively homogeneous: enorm 'activation' barriers. */
 const BARRIER_FNS: Record<string, BarrierActivation> = {
@@ -114,7 +114,9 @@ const conv: Op = (b, n, k) => {
   if (bias && !isBiasShape(b.floatDims(bias), o, false)) return b.cut(k, 'Conv whose bias is not a constant of one value per output channel is not rescaled');
   if (group === 1) return kernel(b, n, k, { kind: 'conv2d', ...sliding }, n.inputs[1], o, bias, true);
   if (group > 1 && i === 1 && o % group === 0) return kernel(b, n, k, { kind: 'depthwise-conv2d', ...sliding }, n.inputs[1], o, bias, true);
-  b.cut(k, `grouped Conv (group ${group}, ${i} input channels per group) is not rescaled yet`);
+  // Grouped: weight [o, in / group, kh, kw], output channel c reads the input channels of group floor(c / (o / group)).
+  if (group > 1 && o % group === 0) return kernel(b, n, k, { kind: 'conv2d', ...sliding, groups: group }, n.inputs[1], o, bias, true);
+  b.cut(k, `grouped Conv (group ${group}, ${o} output channels) is not rescaled: the output channels are not divisible by the groups`);
 };
 
 /** Whether the network has helper L2's `conv2d-transpose` kind with the ONNX layout (checked at run time, so this compiles before it lands). */
