@@ -28,6 +28,8 @@ export interface QuantizationReport extends QuantizationSettings {
   outputSamples: number;
   outputSqnrBefore: number | null;
   outputSqnrAfter: number | null;
+  /** Why the output SQNR was not measured although there was a check: enorm's forward pass would not compute the model's function. */
+  outputSqnrWithheld?: string;
 }
 
 const kernels = (net: Network) => net.filter(isWeighted);
@@ -59,6 +61,7 @@ export function quantSnapshot(net: Network, q: QuantizationSettings, check: Devi
 export function quantizationReport(
   net: Network, q: QuantizationSettings, before: QuantSnapshot, after: QuantSnapshot, samples: number,
   names: { name: string; data: Float32Array }[] = [],
+  withheld?: string,
 ): QuantizationReport {
   const byArray = new Map(names.map((n) => [n.data, n.name]));
   const layers = net.map((l, k) => [l, k] as const).filter(([l]) => isWeighted(l)) as [WeightedLayer, number][];
@@ -74,6 +77,7 @@ export function quantizationReport(
     outputSamples: measured ? samples : 0,
     outputSqnrBefore: measured ? before.output! : null,
     outputSqnrAfter: measured ? after.output! : null,
+    ...(withheld ? { outputSqnrWithheld: withheld } : {}),
   };
 }
 

@@ -63,7 +63,9 @@ export function quantizationLines(q: QuantizationReport): string[] {
   const how = `int${q.bits} ${q.perChannel ? 'per-channel' : 'per-tensor'}`;
   const rows = q.tensors.map((t) => [safe(t.name), db(t.sqnrBefore), db(t.sqnrAfter), signed(t.sqnrAfter - t.sqnrBefore)]);
   const gain = medianGain(q);
-  const output = q.outputSqnrBefore === null || q.outputSqnrAfter === null
+  const output = q.outputSqnrWithheld !== undefined
+    ? `output SQNR not measured: enorm's forward pass does not reproduce this model (${safe(q.outputSqnrWithheld)})`
+    : q.outputSqnrBefore === null || q.outputSqnrAfter === null
     ? 'output SQNR not measured (--samples 0 or the check was skipped)'
     : `output SQNR ${db(q.outputSqnrBefore)} -> ${db(q.outputSqnrAfter)} dB on ${q.outputSamples} check inputs`;
   const change = !Number.isFinite(gain) ? 'changed no finite weight SQNR'

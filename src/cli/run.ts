@@ -148,7 +148,9 @@ export async function runBalance(model: string, f: BalanceFlags, progress: Progr
   checked ??= await recordOriginal(format, model, read, f, inputs, progress);
   const q = quantSettings(f);
   if (q) progress.phase(`quantisation figures before balancing (int${q.bits}${q.perChannel ? ' per channel' : ''})`);
-  const quantBefore: QuantSnapshot | undefined = q && quantSnapshot(net, q, checked.check);
+  // The output SQNR runs enorm's float64 forward pass: withheld where it would not compute the model's function.
+  const sqnrCheck = view.forwardDiffers ? undefined : checked.check;
+  const quantBefore: QuantSnapshot | undefined = q && quantSnapshot(net, q, sqnrCheck);
   const normsBefore = layerNorms(net, f.p);
 
   progress.phase(`balancing: c=${f.c} p=${f.p} backend ${f.backend}`);
@@ -161,7 +163,7 @@ export async function runBalance(model: string, f: BalanceFlags, progress: Progr
     throw new CliFailure('E_DEVIATION', `${model}: balancing moved the outputs ${how} (over --max-deviation ${f.maxDeviation}); nothing written`);
   }
   if (typeof dev === 'string' && f.requireCheck) throw new CliFailure('E_CHECK', `${model}: the output check cannot run: ${dev}; nothing written`);
-  const quantization = q && quantizationReport(net, q, quantBefore!, quantSnapshot(net, q, checked.check), checked.samples, format.weightNames?.(target));
+  const quantization = q && quantizationReport(net, q, quantBefore!, quantSnapshot(net, q, sqnrCheck), checked.samples, format.weightNames?.(target), view.forwardDiffers);
   const normsAfter = layerNorms(net, f.p);
   progress.phase(`writing ${f.out}`);
   const written = await format.write(target, f.out);

@@ -20,7 +20,7 @@ export interface ModelFormat<M = unknown> {
    * The deviation check's view of a model: the network balanced in place (its arrays are those
    * write() saves) and the per-example input shape, -1 where the file leaves a dimension open.
    */
-  verification(model: M): { network: Network; inputShape: number[] };
+  verification(model: M): { network: Network; inputShape: number[]; forwardDiffers?: string };
   /**
    * Where the format writes: 'dir' (`-o` names a folder, as tfjs's model.json + shards) or 'file'
    * (`-o` names the output file, as ONNX's model.onnx; external data is written beside it).

@@ -29,6 +29,12 @@ export class Builder {
   readonly network: Layer[] = [];
   readonly bindings: WeightBinding[] = [];
   readonly barriers: OnnxBarrier[] = [];
+  /**
+   * Why enorm's own float64 forward pass would not compute this model's function exactly (a
+   * dilation, or pads that are neither none nor TF 'same'): the rescaling is still exact, since it
+   * does not depend on the spatial geometry, but figures from enorm's forward pass are not reported.
+   */
+  readonly forwardDiffers: string[] = [];
   /** Nodes merged into an earlier layer (the bias Add after a MatMul). */
   readonly absorbed = new Set<number>();
   private readonly layerOf = new Map<string, string>();

@@ -14,7 +14,7 @@ export const onnxFormat: ModelFormat<OnnxModel> = {
   // `-o` names the output file for ONNX.
   write: (model, path) => writeOnnxModelFile(model, path),
   // The arrays as the file will store them (float16 weights rounded), so the check sees the written model.
-  verification: (model) => ({ network: roundTrip(model).network, inputShape: model.inputShape }),
+  verification: (model) => ({ network: roundTrip(model).network, inputShape: model.inputShape, ...(model.forwardDiffers ? { forwardDiffers: model.forwardDiffers } : {}) }),
   runtime: (model) => {
     const { bytes, external } = encodeOnnxModel(model);
     const all = new Map(model.source.external);

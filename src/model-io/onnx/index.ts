@@ -42,6 +42,12 @@ export interface OnnxModel {
   weights: OnnxWeight[];
   /** Ops left out of the rescaling and tensors kept as they are, with the reason. */
   barriers: OnnxBarrier[];
+  /**
+   * Set when enorm's own float64 forward pass would not compute this model's function exactly
+   * (a dilated Conv or pool, or pads other than none and TF 'same'): the balancing is still exact
+   * and the CLI's check runs in onnxruntime, but figures from enorm's forward pass are withheld.
+   */
+  forwardDiffers?: string;
   opsets: { domain: string; version: number }[];
   /** The file as read, and the external data files by location: what writeOnnxModel patches. */
   source: { bytes: Uint8Array; external: ReadonlyMap<string, Uint8Array> };
@@ -117,7 +123,11 @@ export function readOnnxModel(bytes: Uint8Array, options: ReadOnnxModelOptions =
   if (inputLayer && input.shape.length > 0 && input.shape.every((d) => d > 0)) Object.assign(inputLayer, { shape: input.shape });
   validateLayers(b.network);
   const weights = b.bindings.map((w): OnnxWeight => ({ ...w, dtype: w.payload.width === 2 ? 'float16' : 'float32' }));
-  return { network: b.network, inputName: input.name, inputShape: input.shape, weights, barriers: b.barriers, opsets: wire.opsets, source: { bytes, external } };
+  const forwardDiffers = b.forwardDiffers.length ? `${b.forwardDiffers[0]}${b.forwardDiffers.length > 1 ? ` (and ${b.forwardDiffers.length - 1} more)` : ''}` : undefined;
+  return {
+    network: b.network, inputName: input.name, inputShape: input.shape, weights, barriers: b.barriers,
+    ...(forwardDiffers ? { forwardDiffers } : {}), opsets: wire.opsets, source: { bytes, external },
+  };
 }
 
 /**

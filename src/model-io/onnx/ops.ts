@@ -13,6 +13,7 @@
  */
 import { WEIGHT_LAYOUTS, type BarrierActivation, type Layer, type Padding } from '../../network/layers.js';
 import { shapeText } from '../shared.js';
+import { quote } from '../text.js';
 import { attr, float, int, ints, type Op } from './attributes.js';
 import type { Builder } from './build.js';
 import { layerNormalization, reduceMean } from './norms.js';
@@ -99,6 +100,39 @@ function padding(n: WireNode): Padding {
   if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') return 'same';
   return (ints(n, 'pads') ?? []).some((p) => p !== 0) ? 'same' : 'valid';
 }
+
+/**
+ * Records, for enorm's own forward pass, a Conv or pool whose window enorm's 'valid' / TF-'same'
+ * padding does not reproduce: dilations other than 1, SAME_LOWER with an odd total, or explicit pads
+ * other than TF 'same' (total = max((ceil(H / s) - 1) s + k - H, 0), floor half before) for the
+ * input's known size. With an unknown size only stride 1 with (k - 1) / 2 on each side is exact.
+ */
+function checkWindow(b: Builder, n: WireNode, kernel: readonly number[]): void {
+  const what = `${n.opType} ${quote(n.name || n.outputs[0] || '?')}`;
+  if ((ints(n, 'dilations') ?? []).some((d) => d !== 1)) {
+    b.forwardDiffers.push(`${what} is dilated`);
+    return;
+  }
+  const auto = attr(n, 'auto_pad')?.s ?? 'NOTSET';
+  const s = strides(n);
+  const size = b.dims.get(n.inputs[0])?.slice(2);
+  const total = (axis: number): number | undefined => {
+    const h = size?.[axis];
+    return typeof h === 'number' && h > 0 ? Math.max((Math.ceil(h / s[axis]) - 1) * s[axis] + kernel[axis] - h, 0) : undefined;
+  };
+  if (auto === 'VALID' || auto === 'SAME_UPPER') return;
+  const totals = [total(0), total(1)];
+  if (auto === 'SAME_LOWER') {
+    if (!totals.every((t) => t !== undefined && t % 2 === 0)) b.forwardDiffers.push(`${what} pads SAME_LOWER`);
+    return;
+  }
+  const pads = ints(n, 'pads') ?? [0, 0, 0, 0];
+  if (pads.every((p) => p === 0)) return;
+  const tfSame = totals.every((t) => t !== undefined)
+    ? [Math.floor(totals[0]! / 2), Math.floor(totals[1]! / 2), totals[0]! - Math.floor(totals[0]! / 2), totals[1]! - Math.floor(totals[1]! / 2)]
+    : s.every((x) => x === 1) && kernel.every((x) => x % 2 === 1) ? [(kernel[0] - 1) / 2, (kernel[1] - 1) / 2, (kernel[0] - 1) / 2, (kernel[1] - 1) / 2] : undefined;
+  if (!tfSame || pads.length !== 4 || pads.some((p, i) => p !== tfSame[i])) b.forwardDiffers.push(`${what} has pads [${pads.join(', ')}], not TF 'same'`);
+}
 const strides = (n: WireNode): [number, number] => {
   const s = ints(n, 'strides');
   return s && s.length === 2 ? [s[0], s[1]] : [1, 1];
@@ -110,6 +144,7 @@ const conv: Op = (b, n, k) => {
   const group = int(n, 'group', 1);
   const [o, i, kh, kw] = dims;
   const sliding = { shape: [o, i, kh, kw] as [number, number, number, number], layout: 'oihw' as const, strides: strides(n), padding: padding(n) };
+  checkWindow(b, n, [kh, kw]);
   const bias = n.inputs[2] || undefined;
   if (bias && !isBiasShape(b.floatDims(bias), o, false)) return b.cut(k, 'Conv whose bias is not a constant of one value per output channel is not rescaled');
   if (group === 1) return kernel(b, n, k, { kind: 'conv2d', ...sliding }, n.inputs[1], o, bias, true);
@@ -206,6 +241,7 @@ function pool(kind: 'max-pool' | 'avg-pool'): Op {
   return (b, n, k) => {
     const size = ints(n, 'kernel_shape');
     if (!size || size.length !== 2 || n.outputs.slice(1).some((o) => o !== '')) return b.cut(k, `${n.opType} other than a 2-D pool with one output is not rescaled`);
+    checkWindow(b, n, size);
     unary(b, n, { kind, size: [size[0], size[1]], strides: strides(n), padding: padding(n) });
   };
 }
