@@ -21,7 +21,9 @@ export interface GroupScales {
 }
 
 /** Every public method; after dispose() each is an own property that throws E_STATE (cycle() itself stays check-free). */
-const ENGINE_METHODS = ['upload', 'arrayPointers', 'discardSums', 'download', 'cycle', 'energy', 'step', 'scales', 'maxScaleChange'] as const;
+const ENGINE_METHODS = [
+  'upload', 'arrayPointers', 'tensor', 'companion', 'discardSums', 'download', 'cycle', 'energy', 'step', 'scales', 'maxScaleChange',
+] as const;
 
 /**
  * A network bound to a kernel backend, with its plan and scratch memory laid out once, for
@@ -31,6 +33,10 @@ const ENGINE_METHODS = ['upload', 'arrayPointers', 'discardSums', 'download', 'c
  * `cycle()` balances the copy, `download()` writes it back. `step()` does all three.
  * On a DeviceBackend (`ENorm.onDevice`) only `cycle()` runs here, and the plan keeps no host
  * array; enorm/webgpu's `DeviceStep` moves the tensors in and out and checks them.
+ *
+ * Resident tensors (host engines): an embedder may keep its weights and companions in engine
+ * memory instead, writing them through `tensor(i)` / `companion(i, j)`, then calling
+ * `discardSums()` and `cycle()`: no upload() or download() per step.
  */
 export class ENorm {
   /**
@@ -143,9 +149,52 @@ export class ENorm {
   }
 
   /**
+   * Plan tensor i (`plan.tensors[i]`) in engine memory: a Float32Array of `lengths[i]` elements
+   * that aliases the engine's copy, so writing it writes what the next cycle() balances, and
+   * reading it after cycle() reads the balanced values (no download()). After writing, call
+   * discardSums() before the next cycle(). Host engines only (E_STATE on a device engine).
+   * This path checks no value: upload()'s E_NONFINITE and download()'s E_OVERFLOW do not run, and
+   * a cycle on a non-finite weight writes non-finite values; check the views if a step may diverge.
+   *
+   * A view is built on each call from the backend's current buffer. Views detach only when that
+   * buffer is replaced, and each engine has its own Wasm instance (or ArrayBuffer) that grows once,
+   * when the engine is created: creating or running other engines never detaches them. Drop
+   * them at dispose(): the memory of a disposed Wasm engine goes back to a pool, and a kept view
+   * would then read and write the memory of the next engine that reuses it.
+   */
+  tensor(i: number): Float32Array {
+    return this.resident('tensor', i, 0);
+  }
+
+  /** Companion j (`plan.tensors[i].companions[j]`, momentum say) of plan tensor i in engine memory; as tensor(i). */
+  companion(i: number, j: number): Float32Array {
+    return this.resident('companion', i, j);
+  }
+
+  /** The view of tensor(i) (j unused) or companion(i, j); E_OPTION for an index out of range. */
+  private resident(what: 'tensor' | 'companion', i: number, j: number): Float32Array {
+    const { f32 } = this.host(what);
+    const call = what === 'tensor' ? `tensor(${i})` : `companion(${i}, ${j})`;
+    const count = this.plan.tensors.length;
+    if (!isIndex(i, count)) throw new ENormError('E_OPTION', `${call}: tensor index ${i} is out of range; the plan has ${count} tensors (0 to ${count - 1})`);
+    const t = this.plan.tensors[i];
+    const slot = what === 'tensor' ? 0 : j + 1;
+    if (what === 'companion' && !isIndex(j, t.companions.length)) {
+      const has = t.companions.length;
+      throw new ENormError('E_OPTION', `${call}: companion index ${j} is out of range; layer '${t.layer}' ${t.role} has ${has} companion${has === 1 ? '' : 's'}`, { layerIndex: t.layerIndex, layer: t.layer, tensor: t.role });
+    }
+    const at = this.arrayPointers(i)[slot] >>> 2;
+    return f32.subarray(at, at + this.lengths[i]);
+  }
+
+  /**
    * The weights in engine memory were replaced: the next cycle() runs the fresh schedule, which
    * zeroes the sums and computes each from the new weights. upload() and DeviceStep.record call
-   * it; kept public for callers that write engine memory themselves.
+   * it; an embedder that writes resident tensors (tensor(i), companion(i, j)) or engine memory
+   * itself must call it after writing. Without it the next cycle() runs the steady schedule, whose
+   * sums a fused pass of the previous cycle left from the old weights: it still rescales
+   * function-preservingly, but with scales d computed partly from stale sums (not an ENorm cycle
+   * of the new weights).
    */
   discardSums(): void {
     this.next = this.schedules.fresh;
@@ -287,6 +336,9 @@ export class ENorm {
 }
 
 const NO_ARRAY = new Float32Array(0);
+
+/** Whether i is an integer index into a list of `count` items. */
+const isIndex = (i: number, count: number): boolean => Number.isInteger(i) && i >= 0 && i < count;
 
 /** The plan without the network's arrays: what a device engine keeps (names, roles, views). */
 function withoutArrays(plan: Plan): Plan {

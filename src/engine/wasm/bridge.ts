@@ -125,11 +125,26 @@ function bind(inst: Instance): Backend {
       live = false;
       kernels = disposedKernels(owner);
       const bytes = memory.buffer.byteLength;
-      if (pool[inst.kind].length < POOL_PER_KIND && pooledBytes() + bytes <= POOL_BYTES) {
+      if (pool[inst.kind].length < POOL_PER_KIND && pooledBytes() + bytes <= POOL_BYTES && detachViews(memory)) {
         // The next backend gets memory as a fresh instance has it: zero above the static data.
         ex.zero(base, top - base);
         pool[inst.kind].push(inst);
       }
     },
   };
+}
+
+/**
+ * Detaches every view of the memory's current buffer: grow(0) replaces `memory.buffer` (in the
+ * WebAssembly JS API every grow detaches the old buffer), so a Float32Array a caller kept
+ * (engine.tensor(i)) can no longer read or write the memory of the next engine a pooled instance
+ * serves. False when the runtime refuses the grow: then the instance is not pooled.
+ */
+function detachViews(memory: WebAssembly.Memory): boolean {
+  try {
+    memory.grow(0);
+    return true;
+  } catch {
+    return false;
+  }
 }
