@@ -14,6 +14,7 @@ import { tfjsFormat } from '../../src/model-io/tfjs/format.js';
 import { foldTfjsBatchNorm } from '../../src/model-io/tfjs/fold.js';
 import type { TfjsModel } from '../../src/model-io/tfjs/index.js';
 import { mulberry32 } from '../../src/network/random.js';
+import { tfjsArtifacts } from '../helpers/tfjs-save.js';
 
 const L = tf.layers;
 type Built = { model: tf.LayersModel; shape: number[] };
@@ -72,20 +73,9 @@ function functionalNet(): Built {
   return { model, shape: [5, 5, 4] };
 }
 
-interface Saved { modelJson: Record<string, any>; weightData: ArrayBuffer }
+type Saved = Awaited<ReturnType<typeof tfjsArtifacts>>;
 
-async function save(model: tf.LayersModel): Promise<Saved> {
-  let saved: Saved | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    const parts = ([] as ArrayBuffer[]).concat(a.weightData ?? []);
-    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-    parts.reduce((at, p) => (bytes.set(new Uint8Array(p), at), at + p.byteLength), 0);
-    const modelJson = { format: a.format, generatedBy: a.generatedBy, convertedBy: a.convertedBy, modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] };
-    saved = { modelJson: JSON.parse(JSON.stringify(modelJson)), weightData: bytes.buffer };
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
-  return saved!;
-}
+const save = tfjsArtifacts;
 
 /** Writes the model with the format's writer, reads the files back and loads them in tfjs. */
 async function writeAndLoad(model: TfjsModel): Promise<{ loaded: tf.LayersModel; modelJson: Record<string, any> }> {

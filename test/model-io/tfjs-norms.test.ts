@@ -10,21 +10,11 @@ import { ENormError } from '../../src/errors.js';
 import { parseTfjsModel, serializeTfjsModel } from '../../src/model-io/tfjs/index.js';
 import { forward } from '../../src/network/forward.js';
 import { mulberry32 } from '../../src/network/random.js';
+import { tfjsArtifacts } from '../helpers/tfjs-save.js';
 
 const L = tf.layers;
 
-async function save(model: tf.LayersModel): Promise<{ modelJson: Record<string, any>; weightData: ArrayBuffer }> {
-  let out: { modelJson: Record<string, any>; weightData: ArrayBuffer } | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    const parts = ([] as ArrayBuffer[]).concat(a.weightData ?? []);
-    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-    parts.reduce((at, p) => (bytes.set(new Uint8Array(p), at), at + p.byteLength), 0);
-    const modelJson = { format: a.format, modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] };
-    out = { modelJson: JSON.parse(JSON.stringify(modelJson)), weightData: bytes.buffer };
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
-  return out!;
-}
+const save = tfjsArtifacts;
 
 /** Seeded weights, with output units of very different sizes so that balancing has work to do. */
 function seed(model: tf.LayersModel, s: number): void {
