@@ -97,8 +97,8 @@ interface Checked {
 }
 
 /** Builds the check and records the outputs of the (original) model; a missing runtime skips it, or fails with --require-check. */
-async function recordOriginal<M>(format: ModelFormat<M>, model: string, read: M, f: BalanceFlags, inputs: CheckInputs | undefined, progress: Progress): Promise<Checked> {
-  const check = prepareCheck(model, format.verification(read), f, inputs);
+async function recordOriginal<M>(format: ModelFormat<M>, model: string, read: M, original: ReturnType<ModelFormat<M>['verification']>, f: BalanceFlags, inputs: CheckInputs | undefined, progress: Progress): Promise<Checked> {
+  const check = prepareCheck(model, original, f, inputs);
   const samples = inputs?.count ?? f.samples;
   if (!check) return { samples };
   const runner = await runtimeOf(format, read);
@@ -108,7 +108,7 @@ async function recordOriginal<M>(format: ModelFormat<M>, model: string, read: M,
   }
   progress.phase(`running the original model on ${samples} check inputs${runner ? ` in the ${format.name} runtime` : ''}`);
   if (runner) await check.recordBeforeWith(runner);
-  else check.recordBefore(format.verification(read).network);
+  else check.recordBefore(original.network);
   return { check, runner, samples };
 }
 
@@ -131,21 +131,23 @@ export async function runBalance(model: string, f: BalanceFlags, progress: Progr
   await checkOutputPath(format, model, f.out);
   progress.phase(`reading ${model}`);
   const read = await format.read(model);
-  const inputs = f.inputs ? checkInputsFor(await readInputsFile(f.inputs), f.inputShape ?? format.verification(read).inputShape, `--inputs ${f.inputs}`) : undefined;
+  // The original model's check view, made once (for ONNX it also rounds float16 weights as written).
+  const original = format.verification(read);
+  const inputs = f.inputs ? checkInputsFor(await readInputsFile(f.inputs), f.inputShape ?? original.inputShape, `--inputs ${f.inputs}`) : undefined;
   // Without --fold-bn: read, validated and planned once (NaN weights, shapes, aliasing, graph and
   // width errors come first, with their own messages), then the check. With it, the original's
   // outputs are recorded before folding (the check compares folded + balanced with the original).
-  let checked: Checked | undefined = f.foldBn ? await recordOriginal(format, model, read, f, inputs, progress) : undefined;
-  const batchNorms = countBatchNorms(format.verification(read).network);
+  let checked: Checked | undefined = f.foldBn ? await recordOriginal(format, model, read, original, f, inputs, progress) : undefined;
+  const batchNorms = countBatchNorms(original.network);
   const target = f.foldBn ? format.foldBatchNorm!(read) : read;
-  const view = format.verification(target);
+  const view = f.foldBn ? format.verification(target) : original;
   progress.phase(`planning ${weightCount(view.network)} weights`);
   const prepared = prepare(view.network, {
     c: f.c, p: f.p, tolerance: f.tolerance, maxCycles: f.maxCycles, includeBiases: f.includeBiases, residual: f.residual, backend: f.backend,
     onCycle: (cycle, energy, info) => progress.cycle(cycle, energy, info),
   });
   const net = prepared.network;
-  checked ??= await recordOriginal(format, model, read, f, inputs, progress);
+  checked ??= await recordOriginal(format, model, read, original, f, inputs, progress);
   const q = quantSettings(f);
   if (q) progress.phase(`quantisation figures before balancing (int${q.bits}${q.perChannel ? ' per channel' : ''})`);
   // The output SQNR runs enorm's float64 forward pass: withheld where it would not compute the model's function.
