@@ -1,5 +1,5 @@
 import { outputUnitOf, outputUnits } from '../network/geometry.js';
-import { isWeighted, layerName, type Network, type WeightedLayer } from '../network/layers.js';
+import { isAffineNorm, isWeighted, layerName, type Network, type WeightedLayer } from '../network/layers.js';
 
 export interface LayerNorms {
   layer: string;
@@ -18,7 +18,7 @@ export function layerNorms(net: Network, p: number): LayerNorms[] {
     // Per unit sum |w|^p (max |w| for p = ∞): a weighted layer's kernel per output unit, a norm's gamma.
     let sums: Float64Array;
     if (isWeighted(layer)) sums = unitSums(layer, p);
-    else if ((layer.kind === 'batch-norm' || layer.kind === 'layer-norm') && layer.gamma) sums = Float64Array.from(layer.gamma, (g) => (p === Infinity ? Math.abs(g) : Math.abs(g) ** p));
+    else if (isAffineNorm(layer) && layer.gamma) sums = Float64Array.from(layer.gamma, (g) => (p === Infinity ? Math.abs(g) : Math.abs(g) ** p));
     else return;
     let total = 0;
     let max = 0;
@@ -33,7 +33,7 @@ export function layerNorms(net: Network, p: number): LayerNorms[] {
     }
     rows.push({
       layer: layerName(layer, k),
-      kind: layer.kind === 'batch-norm' || layer.kind === 'layer-norm' ? `${layer.kind} (gamma)` : layer.kind,
+      kind: isAffineNorm(layer) ? `${layer.kind} (gamma)` : layer.kind,
       units: sums.length,
       norm: p === Infinity ? total : total ** (1 / p),
       spread: max > 0 ? max / min : 1,

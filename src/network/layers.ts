@@ -230,6 +230,11 @@ export function isWeighted(layer: { kind: unknown }): layer is WeightedLayer {
   return (WEIGHTED_KINDS as readonly unknown[]).includes(layer.kind);
 }
 
+/** Whether `layer` is a norm whose gamma and beta carry its units' scale (batch-norm, layer-norm). */
+export function isAffineNorm(layer: { kind: unknown }): layer is BatchNormLayer | LayerNormLayer {
+  return layer.kind === 'batch-norm' || layer.kind === 'layer-norm';
+}
+
 /** The display name of layer `index`: its `name`, or `#index`. */
 export function layerName(layer: { name?: string }, index: number): string {
   return layer.name ?? `#${index}`;

@@ -8,7 +8,7 @@ import { ENormError } from '../errors.js';
 import { isObject, product, quote } from '../model-io/shared.js';
 import { checkJsonDepth } from '../model-io/text.js';
 import { mapTopology, type WeightSource } from '../model-io/tfjs/mapper.js';
-import { isWeighted, type Network } from '../network/layers.js';
+import { isAffineNorm, isWeighted, type Network } from '../network/layers.js';
 import { SHARED, sharedLayers } from './ownership.js';
 
 /** A model weight or an optimizer accumulator. */
@@ -82,7 +82,7 @@ function markFrozen(model: tf.LayersModel, network: BoundModel['network'], varia
   const names = new Set(model.layers.map((l) => l.name));
   for (const layer of network) {
     // Kernel layers own weight and bias; the norms (batch-norm, layer-norm) own gamma and beta.
-    if (!isWeighted(layer) && layer.kind !== 'batch-norm' && layer.kind !== 'layer-norm') continue;
+    if (!isWeighted(layer) && !isAffineNorm(layer)) continue;
     const tensors = isWeighted(layer) ? [layer.weight, layer.bias] : [layer.gamma, layer.beta];
     const owner = ownerOf(layer.name ?? '', names);
     const untrained = tensors.some((t) => t !== undefined && variableOf.has(t) && !trainable.has(variableOf.get(t)!));

@@ -6,7 +6,7 @@
  * with the optimizer's momentum accumulators as companions.
  */
 import type { ENormErrorCode } from '../../errors.js';
-import { isWeighted, type Layer, type Network } from '../../network/layers.js';
+import { isAffineNorm, isWeighted, type Layer, type Network } from '../../network/layers.js';
 import { clean, fail, isObject, quote, shapeText, type Json } from '../shared.js';
 import { LAYERS, layerLabel, type LayerCtx } from './layers.js';
 import { batchShape, inputLayer, readInbound, readLayerEntry, topoSort, unwrapTopology, type LayerEntry, type TopoLayer } from './topology.js';
@@ -66,7 +66,7 @@ function attachCompanions(layer: Layer, companionOf: ReadonlyMap<Float32Array, F
   if (isWeighted(layer)) {
     const [weight, bias] = [of(layer.weight), of(layer.bias)];
     if (weight || bias) layer.companions = { ...(weight && { weight }), ...(bias && { bias }) };
-  } else if (layer.kind === 'batch-norm' || layer.kind === 'layer-norm') {
+  } else if (isAffineNorm(layer)) {
     const [gamma, beta] = [of(layer.gamma), of(layer.beta)];
     if (gamma || beta) layer.companions = { ...(gamma && { gamma }), ...(beta && { beta }) };
   }
