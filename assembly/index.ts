@@ -2,8 +2,11 @@
 // The module also exports `memory`; the host allocates from its initial end upward.
 export { accumulate } from "./accumulate";
 export { scale } from "./scale";
-export { scaleAccumulate } from "./scale-accumulate";
-export { solveScales } from "./solve";
+export { accumulateScaled } from "./accumulate-scaled";
+export { scaleBoth } from "./scale-both";
+export { solve } from "./solve";
 export { energy } from "./energy";
 export { firstNonFinite } from "./finite";
 export { zero } from "./zero";
+export { fill } from "./fill";
+export { copy } from "./copy";

@@ -1,20 +1,48 @@
-// d = (b/a)^(1/(2p)) / sqrt(c) in f64, a = incoming_f64[i], b = outgoing_f64[i] (docs/ALGORITHM.md section 3);
-// for p == Infinity its limit sqrt(b/a) / sqrt(c), a and b the max costs (section 3a).
-// Dead unit (a or b not > 0, NaN included) or an f64 result that is not finite and > 0: d = 1.
-// A finite f64 d outside the f32 range is stored as is (Inf / 0), so the host sees the overflow.
+// One group step on pending scales, for `count` units (src/engine/backend.ts `solve` has the spec;
+// docs/ALGORITHM.md section 3b). sums = [Af | Bf | Ao | Bo], f64 blocks of `count`; u = logSigma[i]; in f64:
+//   A = Af[i] + Ao[i],  B = Bf[i] + Bo[i]
+//   t = e (log B - log A) - log(c) / 2,  e = 1 / (2p)   (p == Infinity: e = 1/2, the limit, section 3a)
+//   t = u for a dead unit (A or B not > 0, NaN included) or a t that is not finite
+//   n = t for omega == 1 (the exact cycle), else u + omega (t - u)
+//   logSigma[i] = n, sigma[i] = f32(e^n), sigmaInv[i] = f32(e^-n), d[i] = f32(e^(n-u)), dInv[i] = f32(e^(u-n))
+//   energy = sum_i e^(pn) Af[i] + e^(-pn) Bf[i]   (0 for p == Infinity)
+// Logs, not the ratio B / A: no quotient overflows. A value outside the f32 range is stored as
+// Inf / 0, so the host sees the overflow.
 
-export function solveScales(incoming: usize, outgoing: usize, count: i32, p: f64, c: f64, d: usize, dInv: usize): void {
-  const e = 1 / (2 * p);
-  const sc = Math.sqrt(c);
+/** f64 at block h, unit i of sums */
+// @ts-ignore: decorator
+@inline function sum(sums: usize, count: i32, h: i32, i: i32): f64 {
+  return load<f64>(sums + ((<usize>h * <usize>count + <usize>i) << 3));
+}
+
+// @ts-ignore: decorator
+@inline function put(v: usize, i: i32, x: f64): void {
+  store<f32>(v + (<usize>i << 2), <f32>x);
+}
+
+export function solve(sums: usize, count: i32, p: f64, c: f64, omega: f64, logSigma: usize, sigma: usize, sigmaInv: usize, d: usize, dInv: usize, energy: usize): void {
+  const e = p == Infinity ? 0.5 : 1 / (2 * p);
+  const h = Math.log(c) / 2;
+  let en: f64 = 0;
   for (let i: i32 = 0; i < count; i++) {
-    const a = load<f64>(incoming + (<usize>i << 3));
-    const b = load<f64>(outgoing + (<usize>i << 3));
-    let x: f64 = 1;
-    if (a > 0 && b > 0) {
-      const t = (p == Infinity ? Math.sqrt(b / a) : Math.pow(b / a, e)) / sc;
-      if (isFinite(t) && t > 0) x = t;
+    const af = sum(sums, count, 0, i);
+    const bf = sum(sums, count, 1, i);
+    const A = af + sum(sums, count, 2, i);
+    const B = bf + sum(sums, count, 3, i);
+    const at = logSigma + (<usize>i << 3);
+    const u = load<f64>(at);
+    let t = u;
+    if (A > 0 && B > 0) {
+      const x = e * (Math.log(B) - Math.log(A)) - h;
+      if (isFinite(x)) t = x;
     }
-    store<f32>(d + (<usize>i << 2), <f32>x);
-    store<f32>(dInv + (<usize>i << 2), <f32>(1 / x));
+    const n = omega == 1 ? t : u + omega * (t - u);
+    store<f64>(at, n);
+    put(sigma, i, Math.exp(n));
+    put(sigmaInv, i, Math.exp(-n));
+    put(d, i, Math.exp(n - u));
+    put(dInv, i, Math.exp(u - n));
+    if (p != Infinity) en += Math.exp(p * n) * af + Math.exp(-p * n) * bf;
   }
+  store<f64>(energy, en);
 }

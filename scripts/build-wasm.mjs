@@ -62,7 +62,7 @@ function check(target, bytes, wat) {
     throw new Error(`${target}: expected no imports, got ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}`);
   }
   const names = WebAssembly.Module.exports(mod).map((e) => e.name).sort();
-  const want = ['accumulate', 'energy', 'firstNonFinite', 'memory', 'scale', 'scaleAccumulate', 'solveScales', 'zero'];
+  const want = ['accumulate', 'accumulateScaled', 'copy', 'energy', 'fill', 'firstNonFinite', 'memory', 'scale', 'scaleBoth', 'solve', 'zero'];
   if (names.join() !== want.join()) throw new Error(`${target}: unexpected exports ${names.join(', ')}`);
   const simdOps = /\b(v128|i8x16|i16x8|i32x4|i64x2|f32x4|f64x2)\b/.test(wat);
   if (target === 'scalar' && simdOps) throw new Error('scalar build contains SIMD instructions');

@@ -11,6 +11,8 @@ export interface BalanceFlags {
   p: number;
   tolerance: number;
   maxCycles: number;
+  stopOn: 'fixed-point' | 'energy';
+  omega: 'auto' | number;
   includeBiases: boolean;
   residual: 'complete' | 'blocks';
   backend: 'auto' | 'simd' | 'scalar' | 'js';
@@ -68,12 +70,22 @@ const shapeList = (v: string) => {
   return dims;
 };
 
+/** --omega: 'auto' or a decimal in (0, 2). */
+const omegaFlag = (v: string): 'auto' | number => {
+  if (v.trim() === 'auto') return 'auto';
+  const x = number(v);
+  if (!(x > 0 && x < 2)) throw new InvalidArgumentError("omega must be 'auto' or a number in (0, 2).");
+  return x;
+};
+
 /** The options of `enorm balance` after the required -o. */
 export function parseFlags(): Option[] {
   return [
     new Option('--c <C>', 'asymmetric scaling coefficient c > 0 (fixed point ||out|| = c ||in||)').argParser(positive('c')).default(1),
     new Option('--p <P>', `the norm, 0 < p <= ${MAX_P}, or inf (range equalisation: max|w|)`).argParser(normP).default(2),
-    new Option('--tolerance <T>', 'stop when the relative energy change is at most T').argParser(nonNegative('tolerance')).default(1e-6),
+    new Option('--tolerance <T>', 'stop when the scales are within T of the fixed point (relative; --stop-on energy: the relative energy change)').argParser(nonNegative('tolerance')).default(1e-6),
+    new Option('--stop-on <rule>', "'fixed-point' (the estimated distance to the minimiser) or 'energy' (its relative change)").choices(['fixed-point', 'energy']).default('fixed-point'),
+    new Option('--omega <w>', "over-relaxation: 'auto' (SOR where it keeps the descent: finite p, c = 1), or a number in (0, 2); 1 is the plain cycle").argParser(omegaFlag).default('auto'),
     new Option('--max-cycles <N>', 'most ENorm cycles').argParser(count('max-cycles')).default(1000),
     new Option('--include-biases', 'count |bias|^p in the cost (biases are always rescaled)').default(false),
     new Option('--residual <mode>', "'complete' (residual streams are balanced) or 'blocks' (only units inside blocks)").choices(['complete', 'blocks']).default('complete'),

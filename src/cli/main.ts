@@ -62,7 +62,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
   balanceCommand.action(async (model: string, flags: BalanceFlags) => {
     const progress = progressFor(io.err, { tty: io.isTTY === true, quiet: flags.quiet, p: flags.p });
     // The header comes before any work, so a long read or plan is never silent.
-    progress.phase(`enorm balance ${model} -> ${flags.out}: c=${flags.c} p=${flags.p} tolerance=${flags.tolerance} max-cycles=${flags.maxCycles} backend=${flags.backend}` +
+    progress.phase(`enorm balance ${model} -> ${flags.out}: c=${flags.c} p=${flags.p} tolerance=${flags.tolerance} stop-on=${flags.stopOn} omega=${flags.omega} max-cycles=${flags.maxCycles} backend=${flags.backend}` +
       `${flags.quantize ? ` quantize=${flags.quantize}${flags.perChannel ? ' per-channel' : ''}` : ''}${flags.foldBn ? ' fold-bn' : ''}`);
     try {
       const report = await runBalance(model, flags, progress);

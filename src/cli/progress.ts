@@ -11,7 +11,7 @@ export interface Progress {
   /** A phase starts: ends any cycle line and prints `text` on its own line. */
   phase(text: string): void;
   /** After cycle `cycle` (onCycle's arguments). */
-  cycle(cycle: number, energy: number, info?: { maxScaleChange?: number }): void;
+  cycle(cycle: number, energy: number, info?: { maxScaleChange?: number; distance?: number }): void;
   /** Ends a pending cycle line (before the report or an error is printed). */
   done(): void;
 }
@@ -48,7 +48,8 @@ export function progressFor(write: (text: string) => void, o: { tty: boolean; qu
     },
     cycle(cycle, energy, info) {
       const change = info?.maxScaleChange;
-      const measure = o.p === Infinity && change !== undefined ? `largest scale change ${change.toExponential(3)}` : `energy ${energy.toExponential(6)}`;
+      const distance = info?.distance !== undefined && Number.isFinite(info.distance) ? `  distance ${info.distance.toExponential(2)}` : '';
+      const measure = (o.p === Infinity && change !== undefined ? `largest scale change ${change.toExponential(3)}` : `energy ${energy.toExponential(6)}`) + distance;
       latest = `\renorm: cycle ${cycle}  ${measure}  ${seconds(now() - start)}\x1b[K`;
       const t = now();
       if (t - last < PROGRESS_INTERVAL_MS) return;

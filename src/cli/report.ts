@@ -25,12 +25,11 @@ export function formatReport(r: CliReport): string {
   const change = ((r.energyAfter - r.energyBefore) / r.energyBefore) * 100;
   const lines = [
     `enorm balance ${clean(r.model, 200)} -> ${clean(r.output, 200)}`,
-    `backend ${r.backend}; c=${r.options.c} p=${pText(r.options.p)} tolerance=${r.options.tolerance} max-cycles=${r.options.maxCycles}` +
+    `backend ${r.backend}; c=${r.options.c} p=${pText(r.options.p)} tolerance=${r.options.tolerance} stop-on=${r.options.stopOn} omega=${r.options.omega} max-cycles=${r.options.maxCycles}` +
       `${r.options.includeBiases ? ' include-biases' : ''} residual=${r.options.residual}`,
     `energy ${g(r.energyBefore)} -> ${g(r.energyAfter)} (${change.toFixed(2)}%) after ${r.cycles} cycle${r.cycles === 1 ? '' : 's'}, ` +
       `${r.converged ? 'converged' : 'NOT converged (raise --max-cycles or --tolerance)'}; ${r.units} units in ${r.groups} groups`,
-    // p = ∞ stops on the largest scale change max |log d|, not on the energy
-    ...(r.options.p === Infinity ? [`largest scale change |log d| in the last cycle: ${r.maxScaleChange.toExponential(2)}`] : []),
+    `last cycle: largest scale change |log d| ${r.maxScaleChange.toExponential(2)}, estimated distance to the fixed point ${r.distance === null ? 'unknown' : r.distance.toExponential(2)}, omega ${r.omega.toFixed(3)}`,
     ...(r.foldedBatchNorms !== undefined ? [`folded ${r.foldedBatchNorms} batch norm${r.foldedBatchNorms === 1 ? '' : 's'} into the layer before`] : []),
     '',
   ];

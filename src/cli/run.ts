@@ -29,14 +29,18 @@ export interface CliReport {
   output: string;
   written: string[];
   /** p is Infinity for range equalisation ("inf" in --json). */
-  options: { c: number; p: number; tolerance: number; maxCycles: number; includeBiases: boolean; residual: string };
+  options: { c: number; p: number; tolerance: number; stopOn: string; omega: 'auto' | number; maxCycles: number; includeBiases: boolean; residual: string };
   backend: string;
   energyBefore: number;
   energyAfter: number;
   cycles: number;
   converged: boolean;
-  /** The last cycle's max over units of |log d| (what p = ∞ stops on). */
+  /** The last cycle's max over units of |log d|. */
   maxScaleChange: number;
+  /** The estimated distance of the scales to the fixed point (what --stop-on fixed-point stops on; null while unknown). */
+  distance: number | null;
+  /** The over-relaxation factor of the last cycle. */
+  omega: number;
   groups: number;
   units: number;
   barriers: BalanceReport['barriers'];
@@ -143,7 +147,7 @@ export async function runBalance(model: string, f: BalanceFlags, progress: Progr
   const view = f.foldBn ? format.verification(target) : original;
   progress.phase(`planning ${weightCount(view.network)} weights`);
   const prepared = prepare(view.network, {
-    c: f.c, p: f.p, tolerance: f.tolerance, maxCycles: f.maxCycles, includeBiases: f.includeBiases, residual: f.residual, backend: f.backend,
+    c: f.c, p: f.p, tolerance: f.tolerance, stopOn: f.stopOn, omega: f.omega, maxCycles: f.maxCycles, includeBiases: f.includeBiases, residual: f.residual, backend: f.backend,
     onCycle: (cycle, energy, info) => progress.cycle(cycle, energy, info),
   });
   const net = prepared.network;
@@ -177,13 +181,15 @@ export async function runBalance(model: string, f: BalanceFlags, progress: Progr
     format: format.name,
     output: f.out,
     written,
-    options: { c: f.c, p: f.p, tolerance: f.tolerance, maxCycles: f.maxCycles, includeBiases: f.includeBiases, residual: f.residual },
+    options: { c: f.c, p: f.p, tolerance: f.tolerance, stopOn: f.stopOn, omega: f.omega, maxCycles: f.maxCycles, includeBiases: f.includeBiases, residual: f.residual },
     backend: report.backend,
     energyBefore: report.energyBefore,
     energyAfter: report.energyAfter,
     cycles: report.cycles,
     converged: report.converged,
     maxScaleChange: report.maxScaleChange,
+    distance: Number.isFinite(report.distance) ? report.distance : null,
+    omega: report.omega,
     groups: report.groups,
     units: report.units,
     barriers: report.barriers,

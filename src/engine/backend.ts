@@ -1,6 +1,6 @@
 /**
  * Which coordinate of an element (o, i, j) of the walked view picks its accumulator in
- * `scaleAccumulate`:  idx = (k / a) % b  with  k = o (outer), j (inner) or i (unit: the view's own units).
+ * `accumulateScaled`:  idx = (k / a) % b  with  k = o (outer), j (inner) or i (unit: the view's own units).
  * The numbers are defined once in assembly/cross-mode.ts (AssemblyScript cannot import TS) and
  * mirrored here; test/assembly/cross-mode.test.ts checks that the two agree.
  */
@@ -25,16 +25,15 @@ export interface CycleKernels {
   /** w(o,i,j) *= s[i]. */
   scale(w: number, outer: number, outerStride: number, count: number, inner: number, s: number): void;
   /**
-   * `scale` of this view fused with `accumulate` of another view of the same tensor (CrossMode
-   * outer, inner) or of its own units (CrossMode.unit with a = 1, b = count), in one pass:
-   * for every element (o,i,j) of the view,
-   *   w(o,i,j) = f32(w(o,i,j) * s[i])              (bit for bit what `scale` stores)
-   *   acc[idx] += |w(o,i,j)|^p                      (the NEW value, promoted to f64 before the power)
+   * Read-only weighted sums (deferred scales, docs/ALGORITHM.md section 3b): for every element
+   * (o,i,j) of the view
+   *   x = f32(w(o,i,j) * s[i])                      (the product `scale` would store; nothing is stored)
+   *   acc[idx] += |x|^p                             (x promoted to f64 before the power; max |x| for p = Infinity)
    *   idx = (o / a) % b (outer), (j / a) % b (inner), (i / a) % b (unit)   (integer division; a, b >= 1)
    * `mode` is a CrossMode value (typed number so that callers may loop over the modes).
    * s is f32, acc is f64 (b accumulators). Nothing happens when outer, count or inner is < 1.
    */
-  scaleAccumulate(
+  accumulateScaled(
     w: number,
     outer: number,
     outerStride: number,
@@ -48,18 +47,55 @@ export interface CycleKernels {
     b: number,
   ): void;
   /**
-   * d[i] = (b[i] / a[i])^(1/(2p)) / sqrt(c) with a = incoming, b = outgoing (f64); for p = Infinity
-   * d[i] = sqrt(b[i] / a[i]) / sqrt(c);
-   * d[i] = 1 where a or b is 0 or the ratio is not finite (dead unit). dInv[i] = 1 / d[i]. d, dInv are f32.
-   * A d that is finite in f64 but outside the f32 range is stored as Inf / 0, not hidden.
+   * Materialises pending scales: for every element (o,i,j) of the view
+   *   w(o,i,j) = f32(w(o,i,j) * f32(s[i] * g[(o / a) % b]))      (a, b >= 1; s, g f32)
+   * in one pass. Host backends return 1 when any stored value is NaN or +-Inf, else 0 (the
+   * finiteness check fused into the pass); device backends record the pass and return nothing.
+   * Nothing happens (0) when outer, count or inner is < 1.
    */
-  solveScales(incoming: number, outgoing: number, count: number, p: number, c: number, d: number, dInv: number): void;
+  scaleBoth(w: number, outer: number, outerStride: number, count: number, inner: number, s: number, g: number, a: number, b: number): number | void;
+  /**
+   * One group step on pending scales, for `count` units. `sums` is an f64 block of 4 * count:
+   * [Af | Bf | Ao | Bo], the incoming (A) and outgoing (B) sums of every unit without its own
+   * pending scale sigma, split into the part that is final for the energy (f) and the rest (o).
+   * `logSigma` holds u = log sigma per unit (f64): the exact pending scale; sigma and sigmaInv are
+   * its f32 copies, which the other kernels read. In f64:
+   *   A = Af[i] + Ao[i],  B = Bf[i] + Bo[i],  u = logSigma[i]
+   *   t = (log B - log A) / (2p) - log(c) / 2      (p = Infinity: (log B - log A) / 2 - log(c) / 2)
+   *   t = u where A or B is not > 0, or t is not finite       (dead unit: no move)
+   *   n = t when omega == 1, else u + omega (t - u)           (over-relaxation, in log scale)
+   *   logSigma[i] = n, sigma[i] = f32(e^n), sigmaInv[i] = f32(e^-n), d[i] = f32(e^(n-u)), dInv[i] = f32(e^(u-n))
+   *   energy (one f64) = sum_i e^(pn) Af[i] + e^(-pn) Bf[i]   for finite p; 0 for p = Infinity.
+   * e^t is the plain cycle's sigma * d for the current weights (their sums are sigma^p A and
+   * sigma^-p B; docs/ALGORITHM.md 3b). A value outside the f32 range is stored as Inf / 0, not hidden.
+   * Device backends may keep logSigma in f32 and another base (WGSL has no f64), and leave
+   * `energy` unwritten.
+   */
+  solve(
+    sums: number,
+    count: number,
+    p: number,
+    c: number,
+    omega: number,
+    logSigma: number,
+    sigma: number,
+    sigmaInv: number,
+    d: number,
+    dInv: number,
+    energy: number,
+  ): void;
   /** Sets `bytes` bytes at ptr to zero. */
   zero(ptr: number, bytes: number): void;
+  /** Sets the n f32 at ptr to x. */
+  fill(ptr: number, n: number, x: number): void;
+  /** Copies `bytes` bytes (a multiple of 4) from src to dst; the two regions do not overlap. */
+  copy(dst: number, src: number, bytes: number): void;
 }
 
 /** Cycle kernels plus the synchronous readers of a backend whose memory the host can see. */
 export interface Kernels extends CycleKernels {
+  /** As CycleKernels.scaleBoth, returning the finiteness flag: 1 when a stored value is NaN or +-Inf, else 0. */
+  scaleBoth(w: number, outer: number, outerStride: number, count: number, inner: number, s: number, g: number, a: number, b: number): number;
   /** sum |w[k]|^p over n contiguous f32, in f64 (max |w[k]| for p = Infinity). */
   energy(w: number, n: number, p: number): number;
   /** Index of the first NaN / Inf among n contiguous f32, or -1. */

@@ -17,12 +17,16 @@ export interface BalanceReport {
   energies: number[];
   cycles: number;
   /**
-   * Finite p: the relative energy change of the last cycle was at most `tolerance`.
-   * p = Infinity: the last cycle's maxScaleChange was at most `tolerance`.
+   * stopOn 'fixed-point' (default): the estimated distance to the fixed point was at most
+   * `tolerance`. 'energy': the relative energy change of the last cycle was at most `tolerance`.
    */
   converged: boolean;
   /** max over units of |log d_i| in the last cycle (0 when no cycle ran): how far it still moved the scales. */
   maxScaleChange: number;
+  /** The estimated distance of the scales to the fixed point after the last cycle (Infinity while unknown). */
+  distance: number;
+  /** The over-relaxation factor of the last cycle (1: the plain exact cycle). */
+  omega: number;
   scales: GroupScales[];
   /** Units that were left at scale 1, and why (non-homogeneous activations, residual mode, ...). */
   barriers: Barrier[];
@@ -33,8 +37,10 @@ export interface BalanceReport {
 }
 
 /**
- * Balances a network in place: ENorm cycles until the relative energy change is at most
- * `tolerance` or `maxCycles` cycles ran. On any error no array is changed.
+ * Balances a network in place: over-relaxed ENorm cycles (omega 'auto' by default) until the
+ * scales are within `tolerance` of the fixed point (or the energy stalls, with stopOn 'energy'),
+ * or `maxCycles` cycles ran. The cycles only read the weights; one pass writes them at the end.
+ * On any error no array is changed.
  */
 export async function balance(net: Network, options: BalanceOptions = {}): Promise<BalanceReport> {
   // One read and one resolution of the options: onCycle is the function that was checked.
@@ -46,8 +52,8 @@ export async function balancePrepared(prepared: Prepared): Promise<BalanceReport
   const engine = await ENorm.fromPrepared(prepared);
   try {
     const energyBefore = engine.energy();
-    const { energies, converged, maxScaleChange } = converge(energyBefore, prepared.options, () => {
-      engine.cycle();
+    const { energies, converged, maxScaleChange, distance, omega } = converge(energyBefore, prepared.options, (w) => {
+      engine.cycle(w);
       return { energy: engine.energy(), maxScaleChange: engine.maxScaleChange() };
     });
     engine.download(); // re-checks the arrays: onCycle may have detached or resized one
@@ -58,6 +64,8 @@ export async function balancePrepared(prepared: Prepared): Promise<BalanceReport
       cycles: energies.length,
       converged,
       maxScaleChange,
+      distance,
+      omega,
       scales: engine.scales(),
       barriers: engine.plan.barriers,
       backend: (engine.backend as Backend).name,

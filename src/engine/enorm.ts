@@ -22,7 +22,7 @@ export interface GroupScales {
 
 /** Every public method; after dispose() each is an own property that throws E_STATE (cycle() itself stays check-free). */
 const ENGINE_METHODS = [
-  'upload', 'arrayPointers', 'tensor', 'companion', 'discardSums', 'download', 'cycle', 'energy', 'step', 'scales', 'maxScaleChange',
+  'upload', 'arrayPointers', 'tensor', 'companion', 'discardSums', 'download', 'cycle', 'materialise', 'energy', 'step', 'scales', 'maxScaleChange',
 ] as const;
 
 /**
@@ -30,13 +30,15 @@ const ENGINE_METHODS = [
  * running ENorm cycles repeatedly (for example after every SGD step).
  *
  * The engine works on its own copy of the tensors: `upload()` copies the network's arrays in,
- * `cycle()` balances the copy, `download()` writes it back. `step()` does all three.
+ * `cycle()` balances the copy, `download()` writes it back. `step()` does all three. A cycle keeps
+ * its scales pending and writes no weight (docs/ALGORITHM.md section 3b); `materialise()` applies
+ * them in one pass, and download(), energy() (where it cannot be had from the sums) and step() call it.
  * On a DeviceBackend (`ENorm.onDevice`) only `cycle()` runs here, and the plan keeps no host
  * array; enorm/webgpu's `DeviceStep` moves the tensors in and out and checks them.
  *
  * Resident tensors (host engines): an embedder may keep its weights and companions in engine
  * memory instead, writing them through `tensor(i)` / `companion(i, j)`, then calling
- * `discardSums()` and `cycle()`: no upload() or download() per step.
+ * `discardSums()`, `cycle()` and `materialise()`: no upload() or download() per step.
  */
 export class ENorm {
   /**
@@ -52,14 +54,22 @@ export class ENorm {
   /** Element count of every plan tensor (and of each companion) when memory was laid out: upload / download refuse other lengths. */
   readonly lengths: readonly number[];
   private k: CycleKernels;
-  /** The cycle compiled once (schedule.ts), and the one the next cycle() replays. */
+  /** The cycle compiled once (schedule.ts). */
   private readonly schedules: Schedules;
-  private next: Step[];
-  /** Cumulative scale of every unit of group g (host engines). */
+  /** The weights were replaced: the next cycle() runs schedules.fresh first (every sigma := 1). */
+  private fresh = true;
+  /** A cycle ran since the weights were last materialised: their values are W times the pending sigma. */
+  private pending = false;
+  /** The over-relaxation factor of the cycle() being replayed. */
+  private omega = 1;
+  /** Cumulative scale of every unit of group g up to the last materialise() (host engines). */
   private readonly totals: Float64Array[];
+  /** Group g's log sigma before its last step: a cycle's scale changes, exact in f64 (host engines). */
+  private readonly lastLog: Float64Array[];
+  private readonly layout: Layout;
+  private readonly at: number;
   /** max |log d| over the units the last cycle() moved (host engines). */
   private lastChange = 0;
-  private readonly d: number;
   /** The host backend's memory as f32; null on a device backend or once disposed. */
   private f32: Float32Array | null;
   private disposed = false;
@@ -116,13 +126,14 @@ export class ENorm {
 
     // Byte pointers: base + offset, plain numbers (< 2^32 on a host backend, checked by checkFits / reserve).
     const at = backend.reserve(layout.bytes);
-    this.d = at + layout.d;
     this.tensorPointers = layout.tensors.map((offset) => at + offset);
     this.companionPointers = layout.companions.map((list) => list.map((offset) => at + offset));
     this.f32 = host ? new Float32Array(backend.buffer) : null;
     this.totals = plan.groups.map((g) => new Float64Array(g.size).fill(1));
+    this.lastLog = plan.groups.map((g) => new Float64Array(host ? g.size : 0));
     this.schedules = compileSchedules({ plan, layout, base: at, p: options.p, c: options.c, recordScales: host });
-    this.next = this.schedules.fresh;
+    this.layout = layout;
+    this.at = at;
   }
 
   /**
@@ -188,32 +199,30 @@ export class ENorm {
   }
 
   /**
-   * The weights in engine memory were replaced: the next cycle() runs the fresh schedule, which
-   * zeroes the sums and computes each from the new weights. upload() and DeviceStep.record call
-   * it; an embedder that writes resident tensors (tensor(i), companion(i, j)) or engine memory
-   * itself must call it after writing. Without it the next cycle() runs the steady schedule, whose
-   * sums a fused pass of the previous cycle left from the old weights: it still rescales
-   * function-preservingly, but with scales d computed partly from stale sums (not an ENorm cycle
-   * of the new weights).
+   * The weights in engine memory were replaced: the next cycle() starts from them, with every
+   * pending scale at 1 and the constant sums of single-view tensors recomputed. upload() and
+   * DeviceStep.record call it; an embedder that writes resident tensors (tensor(i), companion(i, j))
+   * or engine memory itself must call it after writing (after materialise(): scales still pending
+   * are dropped, as the values they would have scaled were overwritten). Without it the next cycle()
+   * reuses sums of the old weights: it still rescales function-preservingly, but not by an ENorm
+   * cycle of the new weights.
    */
   discardSums(): void {
-    this.next = this.schedules.fresh;
+    if (this.pending && this.f32) this.foldScales();
+    this.pending = false;
+    this.fresh = true;
   }
 
   /**
-   * Writes engine memory back into the network's arrays. If any value is not finite, throws
-   * E_OVERFLOW naming the tensor and writes nothing.
+   * Writes engine memory back into the network's arrays, after materialise() when scales are
+   * pending. If any value is not finite, throws E_OVERFLOW naming the tensor and writes nothing.
    */
   download(): void {
-    const { k, f32 } = this.host('download');
+    const { k } = this.host('download');
     checkArrays(this.plan, this.lengths, 'download()');
-    this.plan.tensors.forEach((t, i) => {
-      const n = this.lengths[i];
-      this.arrayPointers(i).forEach((ptr, j) => {
-        const bad = k.firstNonFinite(ptr, n);
-        if (bad >= 0) throw overflowError(t, j, bad, f32[(ptr >>> 2) + bad]);
-      });
-    });
+    if (this.pending) this.materialise();
+    else this.plan.tensors.forEach((_, i) => this.scan(i));
+    const { f32 } = this.host('download');
     this.plan.tensors.forEach((t, i) => {
       const n = this.lengths[i];
       this.arrayPointers(i).forEach((ptr, j) => {
@@ -224,38 +233,109 @@ export class ENorm {
   }
 
   /**
-   * One ENorm cycle (docs/ALGORITHM.md section 3): replays the compiled schedule (schedule.ts),
-   * the fresh one after the weights were replaced, else the steady one. Only the choice of the
-   * next schedule changes.
+   * One ENorm cycle (docs/ALGORITHM.md sections 3 and 3b): replays the compiled schedule
+   * (schedule.ts), after the fresh one when the weights were replaced. It reads the weights and
+   * updates the pending scales; call materialise() (or download()) to apply them.
+   *
+   * omega (default 1, the exact cycle the paper's training recipe uses) over-relaxes every unit's
+   * step in log scale, u <- u + omega (u* - u), 0 < omega < 2 (section 3c); balance() picks it.
    */
-  cycle(): void {
-    const { k } = this;
+  cycle(omega = 1): void {
+    if (!(typeof omega === 'number' && omega > 0 && omega < 2)) {
+      throw new ENormError('E_OPTION', `cycle(omega): omega must be a number in (0, 2), got ${String(omega)}`);
+    }
+    this.omega = omega;
     this.lastChange = 0;
-    for (const s of this.next) {
+    if (this.fresh) {
+      this.replay(this.schedules.fresh);
+      for (const l of this.lastLog) l.fill(0);
+    }
+    this.fresh = false;
+    this.replay(this.schedules.cycle);
+    this.pending = true;
+  }
+
+  /**
+   * Applies the pending scales: W := W * sigma * sigma' (companions by the inverses), one pass per
+   * tensor, with the finiteness check fused into it. Nothing to do when no cycle ran since the last
+   * one. Host engines throw E_OVERFLOW naming the first tensor with a NaN / Inf (the pass has run:
+   * engine memory holds the values, the network's arrays are not touched). Afterwards the engine
+   * memory holds the balanced weights (tensor(i) reads them) and the next cycle starts afresh.
+   */
+  materialise(): void {
+    if (!this.pending) return;
+    const host = this.f32 !== null;
+    if (host) this.foldScales();
+    this.pending = false;
+    this.fresh = true;
+    const { k } = this;
+    let bad: { tensor: number; slot: number } | null = null;
+    for (const s of this.schedules.materialise) {
+      if (s.op !== 'scaleBoth') continue;
+      const flag = k.scaleBoth(s.w, s.outer, s.outerStride, s.count, s.inner, s.s, s.g, s.a, s.b);
+      if (flag === 1 && !bad) bad = { tensor: s.tensor, slot: s.slot };
+    }
+    if (!host) return;
+    if (bad) this.scan(bad.tensor, bad.slot);
+    for (const i of this.schedules.unchecked) this.scan(i);
+  }
+
+  private replay(steps: Step[]): void {
+    const { k, omega } = this;
+    for (const s of steps) {
       switch (s.op) {
         case 'accumulate': k.accumulate(s.w, s.outer, s.outerStride, s.count, s.inner, s.acc, s.p); break;
+        case 'accumulateScaled': k.accumulateScaled(s.w, s.outer, s.outerStride, s.count, s.inner, s.s, s.acc, s.p, s.mode, s.a, s.b); break;
         case 'scale': k.scale(s.w, s.outer, s.outerStride, s.count, s.inner, s.s); break;
-        case 'scaleAccumulate': k.scaleAccumulate(s.w, s.outer, s.outerStride, s.count, s.inner, s.s, s.acc, s.p, s.mode, s.a, s.b); break;
-        case 'solve': k.solveScales(s.incoming, s.outgoing, s.size, s.p, s.c, s.d, s.dInv); break;
+        case 'solve': k.solve(s.sums, s.size, s.p, s.c, omega, s.logSigma, s.sigma, s.sigmaInv, s.d, s.dInv, s.energy); break;
         case 'zero': k.zero(s.ptr, s.bytes); break;
+        case 'fill': k.fill(s.ptr, s.n, s.x); break;
+        case 'copy': k.copy(s.dst, s.src, s.bytes); break;
+        case 'scaleBoth': k.scaleBoth(s.w, s.outer, s.outerStride, s.count, s.inner, s.s, s.g, s.a, s.b); break;
         case 'recordScales': this.recordScales(s.group); break;
       }
     }
-    this.next = this.schedules.steady;
   }
 
-  /** total_i *= d_i for the units of group g, read from host memory; the cycle's max |log d_i| follows. */
+  /** E_OVERFLOW for the first NaN / Inf of plan tensor i (every slot, or only `slot`), if any. */
+  private scan(i: number, slot?: number): void {
+    const { k, f32 } = this.host('materialise');
+    const t = this.plan.tensors[i];
+    const n = this.lengths[i];
+    this.arrayPointers(i).forEach((ptr, j) => {
+      if (slot !== undefined && j !== slot) return;
+      const bad = k.firstNonFinite(ptr, n);
+      if (bad >= 0) throw overflowError(t, j, bad, f32[(ptr >>> 2) + bad]);
+    });
+  }
+
+  /**
+   * Group g's step just updated log sigma: the cycle's max |log d_i| follows, from the f64 logs
+   * (the f32 d would round every step below 6e-8 to 0 or one ulp).
+   */
   private recordScales(g: number): void {
-    this.refreshViews();
-    const f32 = this.f32!;
-    const total = this.totals[g];
-    const d0 = this.d >>> 2;
+    const log = this.logSigma(g);
+    const last = this.lastLog[g];
     let change = this.lastChange;
-    for (let i = 0; i < total.length; i++) {
-      total[i] *= f32[d0 + i];
-      change = Math.max(change, Math.abs(Math.log(f32[d0 + i])));
+    for (let i = 0; i < last.length; i++) {
+      change = Math.max(change, Math.abs(log[i] - last[i]));
+      last[i] = log[i];
     }
     this.lastChange = change;
+  }
+
+  /** totals *= sigma: the pending scales join the cumulative ones (host engines). */
+  private foldScales(): void {
+    this.totals.forEach((total, g) => {
+      const log = this.logSigma(g);
+      for (let i = 0; i < total.length; i++) total[i] *= Math.exp(log[i]);
+    });
+  }
+
+  /** Group g's pending log sigma (f64, host memory). */
+  private logSigma(g: number): Float64Array {
+    this.refreshViews();
+    return new Float64Array(this.f32!.buffer, this.at + this.layout.logSigma + 8 * this.layout.unitOffset[g], this.totals[g].length);
   }
 
   /**
@@ -267,11 +347,26 @@ export class ENorm {
     return this.lastChange;
   }
 
-  /** E = sum over cost tensors of sum |w|^p (of max |w| for p = Infinity), on the engine's copy. */
+  /**
+   * E = sum over cost tensors of sum |w|^p (of max |w| for p = Infinity), of the engine's current
+   * values. After a cycle, where every cost tensor has a view its last group step summed
+   * (schedule.ts freeEnergy: chains, conv stacks, residual nets with finite p), it is the sum of
+   * the energies those steps computed, with no pass over the weights; otherwise the pending scales
+   * are materialised first and the weights are read.
+   */
   energy(): number {
-    const { k } = this.host('energy');
+    const { k, f32 } = this.host('energy');
+    const { p } = this.options;
     let e = 0;
-    this.plan.tensors.forEach((t, i) => { if (t.cost) e += k.energy(this.tensorPointers[i], this.lengths[i], this.options.p); });
+    if (this.pending && this.schedules.freeEnergy) {
+      const f64 = new Float64Array(f32.buffer, this.at + this.layout.energies, this.plan.groups.length);
+      for (let g = 0; g < f64.length; g++) e += f64[g];
+      // Cost tensors in no group never change.
+      this.plan.tensors.forEach((t, i) => { if (t.cost && this.schedules.untouched.includes(i)) e += k.energy(this.tensorPointers[i], this.lengths[i], p); });
+      return e;
+    }
+    this.materialise();
+    this.plan.tensors.forEach((t, i) => { if (t.cost) e += k.energy(this.tensorPointers[i], this.lengths[i], p); });
     return e;
   }
 
@@ -282,10 +377,17 @@ export class ENorm {
     this.download();
   }
 
-  /** Cumulative scale of every unit since the engine was created. */
+  /** Cumulative scale of every unit since the engine was created (pending ones included). */
   scales(): GroupScales[] {
     this.host('scales');
-    return this.plan.groups.map((g, i) => ({ group: g.name, layers: [...g.layers], scales: Float64Array.from(this.totals[i]) }));
+    return this.plan.groups.map((g, i) => {
+      const scales = Float64Array.from(this.totals[i]);
+      if (this.pending) {
+        const log = this.logSigma(i);
+        for (let u = 0; u < scales.length; u++) scales[u] *= Math.exp(log[u]);
+      }
+      return { group: g.name, layers: [...g.layers], scales };
+    });
   }
 
   /** Number of units the engine balances. */

@@ -21,10 +21,10 @@ export function accumulateMax(m: Float32Array, ac: Float64Array, w: number, oute
 }
 
 /**
- * w(o,i,j) = f32(w(o,i,j) * s[i]), then acc[idx] = max(acc[idx], |new w|) with idx = (k / a) % b,
- * k = o (outer), j (inner) or i (unit): the fused pass of `scaleAccumulate` for p = Infinity.
+ * acc[idx] = max(acc[idx], |f32(w(o,i,j) * s[i])|) with idx = (k / a) % b, k = o (outer), j (inner)
+ * or i (unit): `accumulateScaled` for p = Infinity. Reads only.
  */
-export function scaleAccumulateMax(
+export function accumulateScaledMax(
   m: Float32Array, ac: Float64Array, w: number, outer: number, outerStride: number, count: number, inner: number,
   s: number, acc: number, mode: number, a: number, b: number,
 ): void {
@@ -36,10 +36,8 @@ export function scaleAccumulateMax(
     for (let i = 0, u = w0 + o * outerStride; i < count; i++, u += inner) {
       const f = m[s0 + i];
       for (let j = 0; j < inner; j++) {
-        const x = Math.fround(m[u + j] * f);
-        m[u + j] = x;
         const y = slot(mode === CrossMode.outer ? o : mode === CrossMode.inner ? j : i);
-        ac[y] = Math.max(ac[y], Math.abs(x));
+        ac[y] = Math.max(ac[y], Math.abs(Math.fround(m[u + j] * f)));
       }
     }
   }

@@ -3,15 +3,30 @@ import type { Plan, TensorSlot } from '../plan/ir.js';
 
 /**
  * Where one engine keeps everything, as byte offsets from the start of its region: the f64 sums
- * of every group, the f32 scale vectors d and 1/d, then every plan tensor, then every companion.
- * Each block starts 16-byte aligned. Offsets are plain numbers (exact below 2^53); the region is
- * at most 4 GiB on a host backend, so every pointer the engine passes to a kernel is a u32.
+ * of every group, the f64 energies, the pending scales (f64 logs and f32 copies), the f32 step scales d and 1/d, then
+ * every plan tensor, then every companion. Each block starts 16-byte aligned. Offsets are plain
+ * numbers (exact below 2^53); the region is at most 4 GiB on a host backend, so every pointer the
+ * engine passes to a kernel is a u32.
  */
 export interface Layout {
   bytes: number;
-  sumsBytes: number;
-  /** A = sum |incoming|^p and B = sum |outgoing|^p of group g (f64 per unit), inside the sums block at 0. */
-  groupSums: { incoming: number; outgoing: number }[];
+  /**
+   * Group g's f64 blocks: `sums` = [Af | Bf | Ao | Bo] (size units each; the solve kernel's layout)
+   * and `base` = [Ab | Bb], the constant sums of its single-view tensors (docs/ALGORITHM.md 3b).
+   */
+  groupSums: { sums: number; base: number }[];
+  /** One f64 per group: the energy its last step computed. */
+  energies: number;
+  /**
+   * Pending scales of every unit, group g's units from unitOffset[g]: u = log sigma (f64, the exact
+   * value `solve` updates), and its f32 copies sigma and 1/sigma (what the other kernels read).
+   */
+  logSigma: number;
+  sigma: number;
+  sigmaInv: number;
+  unitOffset: number[];
+  /** One f32 1.0 (the second factor of a single-view tensor's materialising pass). */
+  ones: number;
   d: number;
   dInv: number;
   tensors: number[];
@@ -21,23 +36,32 @@ export interface Layout {
 }
 
 export function layoutEngine(plan: Plan): Layout {
-  // A loop, not Math.max(...sizes): spreading 130,000+ groups into arguments overflows the stack.
+  // Loops, not Math.max(...sizes): spreading 130,000+ groups into arguments overflows the stack.
   let maxUnits = 1;
-  for (const g of plan.groups) if (g.size > maxUnits) maxUnits = g.size;
+  let units = 0;
+  const unitOffset = plan.groups.map((g) => {
+    if (g.size > maxUnits) maxUnits = g.size;
+    units += g.size;
+    return units - g.size;
+  });
   let at = 0;
   const take = (bytes: number) => {
     const p = at;
     at += align16(bytes);
     return p;
   };
-  const groupSums = plan.groups.map((g) => ({ incoming: take(8 * g.size), outgoing: take(8 * g.size) }));
-  const sumsBytes = at;
+  const groupSums = plan.groups.map((g) => ({ sums: take(32 * g.size), base: take(16 * g.size) }));
+  const energies = take(8 * plan.groups.length);
+  const logSigma = take(8 * units);
+  const sigma = take(4 * units);
+  const sigmaInv = take(4 * units);
+  const ones = take(4);
   const d = take(4 * maxUnits);
   const dInv = take(4 * maxUnits);
   const lengths = plan.tensors.map((t) => t.data.length);
   const tensors = lengths.map((n) => take(4 * n));
   const companions = plan.tensors.map((t, i) => t.companions.map(() => take(4 * lengths[i])));
-  return { bytes: at, sumsBytes, groupSums, d, dInv, tensors, companions, lengths };
+  return { bytes: at, groupSums, energies, logSigma, sigma, sigmaInv, unitOffset, ones, d, dInv, tensors, companions, lengths };
 }
 
 /** Display name of plan tensor t (j = 0) or of its companion j - 1. */

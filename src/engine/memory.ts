@@ -46,7 +46,18 @@ export function disposedKernels(owner: string): Kernels {
   const fail = (): never => {
     throw disposedError(`${owner}'s kernels`);
   };
-  return { accumulate: fail, scale: fail, scaleAccumulate: fail, solveScales: fail, energy: fail, firstNonFinite: fail, zero: fail };
+  return {
+    accumulate: fail,
+    scale: fail,
+    accumulateScaled: fail,
+    scaleBoth: fail,
+    solve: fail,
+    energy: fail,
+    firstNonFinite: fail,
+    zero: fail,
+    fill: fail,
+    copy: fail,
+  };
 }
 
 /**

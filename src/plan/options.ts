@@ -18,12 +18,26 @@ export interface ENormOptions {
   backend?: BackendChoice;
 }
 
+/** What `balance` stops on: the estimated distance to the fixed point, or the energy's relative change. */
+export type StopOn = 'fixed-point' | 'energy';
+
 export interface BalanceOptions extends ENormOptions {
   /**
-   * Finite p: stop when |E_prev - E| <= tolerance * E_prev. p = Infinity: stop when the cycle's
-   * maxScaleChange (max over units of |log d|) is <= tolerance. Default 1e-6.
+   * 'fixed-point' (default): stop when the estimated distance of the scales to the fixed point,
+   * max_i |log D_i - log D*_i| (a relative distance), is at most `tolerance`; it is the last
+   * cycle's largest scale change over (1 - the measured contraction rate), so `converged` means the
+   * weights are within about that (twice it) of the minimiser. 'energy': stop when
+   * |E_prev - E| <= tolerance * E_prev, which can hold far from the minimiser on deep nets.
+   * Default tolerance 1e-6 (float32 scales reach about 1e-7 per unit; see docs/ALGORITHM.md 3c).
    */
   tolerance?: number;
+  stopOn?: StopOn;
+  /**
+   * Over-relaxation of the cycle, u <- u + omega (u* - u) per unit in log scale. 'auto' (default):
+   * picked from the measured contraction rate where it keeps the monotone descent (finite p, c = 1),
+   * else 1. A number in (0, 2) fixes it; 1 is the plain exact cycle.
+   */
+  omega?: 'auto' | number;
   /** Most cycles to run. Default 1000. */
   maxCycles?: number;
   /** Called after every cycle with its 1-based index, the energy and the cycle's largest scale change. */
@@ -34,6 +48,10 @@ export interface BalanceOptions extends ENormOptions {
 export interface CycleInfo {
   /** max over the balanced units of |log d_i|, d_i this cycle's scale of unit i (0 when nothing moved). */
   maxScaleChange: number;
+  /** The estimated distance to the fixed point (Infinity while the contraction rate is unknown). */
+  distance: number;
+  /** The over-relaxation factor this cycle ran with. */
+  omega: number;
 }
 
 export type OnCycle = (cycle: number, energy: number, info: CycleInfo) => void;
@@ -46,6 +64,8 @@ export interface ResolvedOptions {
   backend: BackendChoice;
   tolerance: number;
   maxCycles: number;
+  stopOn: StopOn;
+  omega: 'auto' | number;
   /** The onCycle function that was checked (options are read once). */
   onCycle?: OnCycle;
 }
@@ -57,7 +77,7 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 /** Largest p for which |w|^p stays inside float64 for |w| in [1e-30, 1e30]. */
 export const MAX_P = 10;
 
-const OPTION_KEYS = ['c', 'p', 'tolerance', 'maxCycles', 'includeBiases', 'residual', 'backend', 'onCycle'] as const;
+const OPTION_KEYS = ['c', 'p', 'tolerance', 'maxCycles', 'stopOn', 'omega', 'includeBiases', 'residual', 'backend', 'onCycle'] as const;
 
 /**
  * A plain copy of the options the package knows, each read exactly once: a getter that throws,
@@ -105,5 +125,9 @@ export function resolveOptions(options: BalanceOptions = {}): ResolvedOptions {
   const backend = o.backend ?? 'auto';
   if (!(BACKEND_CHOICES as readonly unknown[]).includes(backend)) bad(`backend must be 'auto', 'simd', 'scalar' or 'js', got ${describeValue(backend)}`);
   if (o.onCycle !== undefined && typeof o.onCycle !== 'function') bad('onCycle must be a function');
-  return { c, p, includeBiases, residual, backend, tolerance, maxCycles, ...(o.onCycle ? { onCycle: o.onCycle } : {}) };
+  const stopOn = o.stopOn ?? 'fixed-point';
+  if (stopOn !== 'fixed-point' && stopOn !== 'energy') bad(`stopOn must be 'fixed-point' or 'energy', got ${describeValue(stopOn)}`);
+  const omega = o.omega ?? 'auto';
+  if (omega !== 'auto' && !(typeof omega === 'number' && omega > 0 && omega < 2)) bad(`omega must be 'auto' or a number in (0, 2), got ${describeValue(omega)}`);
+  return { c, p, includeBiases, residual, backend, tolerance, maxCycles, stopOn, omega, ...(o.onCycle ? { onCycle: o.onCycle } : {}) };
 }

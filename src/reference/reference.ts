@@ -84,11 +84,12 @@ export function maxLogChange(scales: ArrayLike<number>[]): number {
 }
 
 /** One Gauss-Seidel ENorm cycle on float64 tensors, in place; returns the scales it applied. */
-export function referenceCycle(plan: Plan, tensors: Float64Array[], companions: Float64Array[][], p: number, c: number): Float64Array[] {
+export function referenceCycle(plan: Plan, tensors: Float64Array[], companions: Float64Array[][], p: number, c: number, omega = 1): Float64Array[] {
   return plan.groups.map((g) => {
     const { incoming: a, outgoing: b } = groupCosts(g, tensors, p);
     const d = new Float64Array(g.size);
-    for (let i = 0; i < g.size; i++) d[i] = referenceScale(a[i], b[i], p, c);
+    // Over-relaxed in log scale: log d := omega * log d (docs/ALGORITHM.md 3c).
+    for (let i = 0; i < g.size; i++) d[i] = omega === 1 ? referenceScale(a[i], b[i], p, c) : referenceScale(a[i], b[i], p, c) ** omega;
     const apply = (v: View, s: (u: number) => number) => {
       forEachElement(v, (x, u) => {
         tensors[v.tensor][x] *= s(u);
@@ -109,9 +110,9 @@ export function balanceReference(net: Network, options: BalanceOptions = {}): Re
   const scales = plan.groups.map((g) => new Float64Array(g.size).fill(1));
   const energyBefore = referenceEnergy(plan, tensors, o.p);
   // The reference calls no onCycle (it never did): only the stopping rule is shared with balance().
-  const rule = { p: o.p, tolerance: o.tolerance, maxCycles: o.maxCycles };
-  const { energies, converged, maxScaleChange } = converge(energyBefore, rule, () => {
-    const d = referenceCycle(plan, tensors, companions, o.p, o.c);
+  const rule = { p: o.p, c: o.c, tolerance: o.tolerance, maxCycles: o.maxCycles, stopOn: o.stopOn, omega: o.omega };
+  const { energies, converged, maxScaleChange } = converge(energyBefore, rule, (omega) => {
+    const d = referenceCycle(plan, tensors, companions, o.p, o.c, omega);
     d.forEach((dg, gi) => dg.forEach((x, i) => { scales[gi][i] *= x; }));
     return { energy: referenceEnergy(plan, tensors, o.p), maxScaleChange: maxLogChange(d) };
   });

@@ -150,7 +150,7 @@ describe('progress', () => {
     expect(r.code).toBe(0);
     expect(json(r.out).cycles).toBeGreaterThan(0);
     const lines = r.err.split(/[\r\n]/).filter(Boolean);
-    expect(lines[0]).toMatch(/^enorm: enorm balance models\/mnist-mlp\/model\.json -> .* c=1 p=2 tolerance=0\.000001 max-cycles=1000 backend=auto \(0\.\d s\)$/);
+    expect(lines[0]).toMatch(/^enorm: enorm balance models\/mnist-mlp\/model\.json -> .* c=1 p=2 tolerance=0\.000001 stop-on=fixed-point omega=auto max-cycles=1000 backend=auto \(0\.\d s\)$/);
     expect(lines[1]).toMatch(/^enorm: reading models\/mnist-mlp\/model\.json /);
     expect(r.err).toMatch(/^enorm: planning 234752 weights /m);
     expect(r.err).toMatch(/\renorm: cycle \d+ {2}energy \d\.\d{6}e\+2 {2}\d+\.\d s/);

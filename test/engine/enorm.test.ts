@@ -26,7 +26,7 @@ describe.each(BACKENDS)('backend %s against the float64 reference', (backend) =>
   ])('$name: up to 12 cycles agree to 1e-4 (tensors, companions, energy, scales)', async ({ net, p, c, includeBiases }) => {
     const a = net();
     // tolerance 0 stops only at an exactly unchanged energy: BN ResNets get there in 2 cycles (BN decouples the groups)
-    const ref = balanceReference(a, { p, c, includeBiases, maxCycles: 12, tolerance: 0 });
+    const ref = balanceReference(a, { p, c, includeBiases, maxCycles: 12, tolerance: 0, omega: 1 });
     expect(ref.cycles).toBeGreaterThanOrEqual(2);
     const engine = await ENorm.create(a, { p, c, includeBiases, backend });
     expect(engine.backend.name).toBe(backend);
@@ -177,15 +177,18 @@ function planProducts(net: Network): Float64Array[] {
 }
 
 describe('ENorm engine', () => {
-  it('step() runs one cycle on the network arrays and keeps scratch warm', async () => {
+  it('step() runs one cycle on the network arrays: five steps are five cycles of balance', async () => {
     const net = mlp({ sizes: [8, 6, 6, 3], seed: 91, momentum: true });
     const twin = cloneNetwork(net);
     const engine = await ENorm.create(net, { c: 1.2 });
     for (let i = 0; i < 5; i++) engine.step();
     const report = await balance(twin, { c: 1.2, maxCycles: 5, tolerance: 0 });
     expect(report.cycles).toBe(5);
+    expect(report.omega).toBe(1); // c != 1: no over-relaxation
+    // Each step materialises its scales (one float32 rounding per weight per step); balance rounds
+    // the weights once, at the end: a few float32 ulps apart (docs/ALGORITHM.md 3b).
     const a = planTensors(net);
-    planTensors(twin).forEach((t, i) => expect(Array.from(a[i])).toEqual(Array.from(t)));
+    planTensors(twin).forEach((t, i) => expect(maxRelDiff(a[i], t)).toBeLessThan(1e-6));
   });
 
   it('picks up weights changed between steps (as after an SGD update)', async () => {

@@ -1,9 +1,10 @@
 // The p = Infinity (max-reduction) kernels of every backend against naive code. A max is exact, so
-// every comparison here is bit for bit: against the naive result and between backends.
+// every comparison here is bit for bit: against the naive result and between backends (but for
+// solve's f64 log scales, which are logs: within 1e-15).
 import { describe, expect, it } from 'vitest';
 import type { BackendName, Kernels } from '../../src/engine/backend.js';
 import { make, Mem, misalign, placeFused } from '../helpers/kernel-memory.js';
-import { expectBits, naiveScale, randomFusedView, type ViewSpec } from '../helpers/naive-kernels.js';
+import { expectBits, randomFusedView, type ViewSpec } from '../helpers/naive-kernels.js';
 import { mulberry32, randomFloat32 } from '../helpers/random.js';
 
 const KINDS: BackendName[] = ['simd', 'scalar', 'js'];
@@ -22,19 +23,18 @@ function naiveAccumulateMax(t: Float32Array, v: ViewSpec, acc: Float64Array): Fl
   return out;
 }
 
-/** The scaled tensor, and acc[(key / a) % b] = max(.., |new w|) with key = o, j or i (mode 0, 1, 2). */
-function naiveScaleAccumulateMax(t: Float32Array, v: ViewSpec, s: Float32Array, acc: Float64Array, mode: number, a: number, b: number) {
-  const w = naiveScale(t, v, s);
+/** acc[(key / a) % b] = max(.., |f32(w * s[i])|) with key = o, j or i (mode 0, 1, 2). */
+function naiveAccumulateScaledMax(t: Float32Array, v: ViewSpec, s: Float32Array, acc: Float64Array, mode: number, a: number, b: number): Float64Array {
   const out = acc.slice();
   eachElement(v, (o, i, j, k) => {
     const idx = Math.floor((mode === 0 ? o : mode === 1 ? j : i) / a) % b;
-    out[idx] = Math.max(out[idx], Math.abs(w[k]));
+    out[idx] = Math.max(out[idx], Math.abs(Math.fround(t[k] * s[i])));
   });
-  return { t: w, acc: out };
+  return out;
 }
 
-/** Runs one random case on a backend and returns what it wrote (tensor bits, accumulator bits). */
-function scaleAccumulateCase(mem: Mem, kind: BackendName, seed: number, mode: number, a: number, b: number) {
+/** Runs one random accumulateScaled case on a backend and returns what it left (tensor bits, accumulator bits). */
+function accumulateScaledCase(mem: Mem, kind: BackendName, seed: number, mode: number, a: number, b: number) {
   const rng = mulberry32(seed);
   const v = randomFusedView(rng);
   const t = randomFloat32(v.length, rng, 3);
@@ -43,7 +43,7 @@ function scaleAccumulateCase(mem: Mem, kind: BackendName, seed: number, mode: nu
   const acc0 = new Float64Array(b + 2).map(() => rng());
   acc0[0] = acc0[b + 1] = 1e9;
   const { tp, sp, ap } = placeFused(mem, kind, rng, t, s, acc0);
-  mem.b.kernels.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap + 8, Infinity, mode, a, b);
+  mem.b.kernels.accumulateScaled(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap + 8, Infinity, mode, a, b);
   return { v, t, s, acc0, got: { t: mem.f32(tp, v.length), acc: mem.f64(ap, b + 2) } };
 }
 
@@ -65,21 +65,20 @@ describe.each(KINDS)('%s max kernels (p = Infinity)', (kind) => {
     }
   });
 
-  it('scaleAccumulate scales as scale does and takes the max of the new values, every mode, a and b', async () => {
+  it('accumulateScaled takes the max of the scaled values without storing them, every mode, a and b', async () => {
     const mem = new Mem(await make(kind));
     let seed = 100;
     for (const mode of [0, 1, 2])
       for (const a of [1, 2, 3, 9])
         for (const b of [1, 3, 4, 5, 9, 12, 40])
           for (let trial = 0; trial < 3; trial++) {
-            const { v, t, s, acc0, got } = scaleAccumulateCase(mem, kind, seed++, mode, a, b);
-            const want = naiveScaleAccumulateMax(t, v, s, acc0.subarray(1, b + 1), mode, a, b);
-            expectBits(got.t, want.t);
-            expect(Array.from(got.acc), `mode ${mode} a ${a} b ${b}`).toEqual([1e9, ...want.acc, 1e9]);
+            const { v, t, s, acc0, got } = accumulateScaledCase(mem, kind, seed++, mode, a, b);
+            expectBits(got.t, t);
+            expect(Array.from(got.acc), `mode ${mode} a ${a} b ${b}`).toEqual([1e9, ...naiveAccumulateScaledMax(t, v, s, acc0.subarray(1, b + 1), mode, a, b), 1e9]);
           }
   });
 
-  it('energy is max |w| (0 for an empty run); solveScales is sqrt(b/a)/sqrt(c), dead units 1', async () => {
+  it('energy is max |w| (0 for an empty run); solve steps to sqrt(B/A)/sqrt(c), dead units keep logSigma, energy 0', async () => {
     const mem = new Mem(await make(kind));
     const k: Kernels = mem.b.kernels;
     const rng = mulberry32(9);
@@ -88,23 +87,39 @@ describe.each(KINDS)('%s max kernels (p = Infinity)', (kind) => {
       mem.put(mem.base + 16, t);
       expect(k.energy(mem.base + 16, n, Infinity)).toBe(t.reduce((m, x) => Math.max(m, Math.abs(x)), 0));
     }
-    const a = Float64Array.of(4, 1, 0, 2, 9);
-    const b = Float64Array.of(1, 1e-6, 3, 0, 9);
-    mem.put(mem.base + 1024, a);
-    mem.put(mem.base + 2048, b);
-    k.solveScales(mem.base + 1024, mem.base + 2048, 5, Infinity, 1.2, mem.base + 3072, mem.base + 4096);
-    const want = Array.from(a, (ai, i) => (ai > 0 && b[i] > 0 ? Math.sqrt(b[i] / ai) / Math.sqrt(1.2) : 1));
-    expect(Array.from(mem.f32(mem.base + 3072, 5))).toEqual(want.map(Math.fround));
-    expect(Array.from(mem.f32(mem.base + 4096, 5))).toEqual(want.map((x) => Math.fround(1 / x)));
+    // [Af | Bf | Ao | Bo] of 5 units; B / A = 1.2 * 4^k for the live units 0, 1, 4 (k = 1, -2, 3), so that
+    // sigma = sqrt(B / A) / sqrt(1.2) = 2^k; units 2 (A = 0) and 3 (B = 0) are dead. The pending scales
+    // are 2^j (u = j ln 2): every f32 output is a power of two, which f64 log / exp errors in the last
+    // bit cannot move, so the comparisons are bit for bit on every backend.
+    const sums = Float64Array.of(1, 3, 0, 2, 0.5, 4.8, 0.3, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 38.4);
+    const [ks, js] = [[1, -2, 0, 0, 3], [0, -1, 3, -2, 7]];
+    const u = Float64Array.from(js, (j) => j * Math.LN2);
+    mem.put(mem.base + 1024, sums);
+    mem.put(mem.base + 2048, u);
+    mem.put(mem.base + 4096, Float64Array.of(7));
+    k.solve(mem.base + 1024, 5, Infinity, 1.2, 1, mem.base + 2048, mem.base + 2560, mem.base + 3072, mem.base + 3584, mem.base + 4000, mem.base + 4096);
+    const live = (i: number) => i !== 2 && i !== 3;
+    const sigma = ks.map((x, i) => 2 ** (live(i) ? x : js[i]));
+    expect(Array.from(mem.f32(mem.base + 2560, 5))).toEqual(sigma);
+    expect(Array.from(mem.f32(mem.base + 3072, 5))).toEqual(sigma.map((x) => 1 / x));
+    expect(Array.from(mem.f32(mem.base + 3584, 5))).toEqual(sigma.map((x, i) => x / 2 ** js[i]));
+    expect(Array.from(mem.f32(mem.base + 4000, 5))).toEqual(sigma.map((x, i) => 2 ** js[i] / x));
+    // logSigma: t = (log B - log A) / 2 - log(1.2) / 2 = k ln 2 up to the f64 rounding of the logs; dead units keep u exactly.
+    const logSigma = mem.f64(mem.base + 2048, 5);
+    for (let i = 0; i < 5; i++) {
+      if (live(i)) expect(Math.abs(logSigma[i] - ks[i] * Math.LN2), `unit ${i}`).toBeLessThanOrEqual(1e-15);
+      else expect(logSigma[i], `unit ${i}`).toBe(u[i]);
+    }
+    expect(mem.f64(mem.base + 4096, 1)[0]).toBe(0);
   });
 });
 
 describe('max kernels agree across backends bit for bit', () => {
-  it('simd, scalar and js write the same tensors and maxima', async () => {
+  it('simd, scalar and js leave the same tensors and maxima', async () => {
     const results = await Promise.all(KINDS.map(async (kind) => {
       const mem = new Mem(await make(kind));
       // Pointers aligned as for js, so every backend sees the same memory layout.
-      return [0, 1, 2].map((mode) => scaleAccumulateCase(mem, 'js', 500 + mode, mode, 1 + mode, 5 + mode).got);
+      return [0, 1, 2].map((mode) => accumulateScaledCase(mem, 'js', 500 + mode, mode, 1 + mode, 5 + mode).got);
     }));
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);

@@ -14,7 +14,7 @@ import { wasmPoolStats } from '../../src/engine/wasm/bridge.js';
 import { ENormError, isENormError } from '../../src/errors.js';
 import type { Network } from '../../src/network/layers.js';
 import { mulberry32, randomFloat32 } from '../helpers/random.js';
-import { expectBits, expectRel, naiveAccumulate, naiveEnergy, naiveScale, naiveScaleAccumulate, randomFusedView } from '../helpers/naive-kernels.js';
+import { expectBits, expectRel, naiveAccumulate, naiveAccumulateScaled, naiveEnergy, naiveScale, naiveScaleBoth, naiveSolve, randomFusedView } from '../helpers/naive-kernels.js';
 
 const KINDS: BackendName[] = ['simd', 'scalar', 'js'];
 const GiB = 2 ** 30;
@@ -57,12 +57,15 @@ describe('layout arithmetic past 2^31', () => {
     const companions = [0, 1, 1, 0];
     const units = 100_001;
     const layout = layoutEngine(fakePlan(lengths, companions, units));
-    // Sums (two f64 vectors), d and 1/d (f32), then the tensors, then the companions.
-    let at = 2 * up16(8 * units);
-    expect(layout.groupSums).toEqual([{ incoming: 0, outgoing: up16(8 * units) }]);
-    expect(layout.sumsBytes).toBe(at);
-    expect([layout.d, layout.dInv]).toEqual([at, at + up16(4 * units)]);
-    at += 2 * up16(4 * units);
+    // Sums [Af | Bf | Ao | Bo] and base [Ab | Bb] (f64), one f64 energy, log sigma (f64), sigma and
+    // 1/sigma (f32), the one 1.0, d and 1/d (f32), then the tensors, then the companions.
+    let at = 0;
+    const take = (bytes: number) => { const p = at; at += up16(bytes); return p; };
+    expect(layout.groupSums).toEqual([{ sums: take(32 * units), base: take(16 * units) }]);
+    expect(layout.energies).toBe(take(8));
+    expect([layout.logSigma, layout.sigma, layout.sigmaInv, layout.ones]).toEqual([take(8 * units), take(4 * units), take(4 * units), take(4)]);
+    expect(layout.unitOffset).toEqual([0]);
+    expect([layout.d, layout.dInv]).toEqual([take(4 * units), take(4 * units)]);
     const want: number[] = [];
     for (const n of lengths) { want.push(at); at += up16(4 * n); }
     expect(layout.tensors).toEqual(want);
@@ -148,12 +151,20 @@ describe.each(KINDS)('%s backend: the whole 4 GiB address space', (kind) => {
         const mode = trial % 3;
         const [a, bb] = mode === 2 ? [1, v.count] : [1 + (trial % 2), 3];
         put(b, ap, acc0.subarray(0, bb));
-        k.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap, p, mode, a, bb);
-        const want = naiveScaleAccumulate(t, v, s, acc0.subarray(0, bb), p, mode, a, bb);
-        expectBits(getF32(b, tp, v.length), want.t);
-        expectRel(getF64(b, ap, bb), want.acc, 1e-12);
+        k.accumulateScaled(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap, p, mode, a, bb);
+        expectBits(getF32(b, tp, v.length), t);
+        expectRel(getF64(b, ap, bb), naiveAccumulateScaled(t, v, s, acc0.subarray(0, bb), p, mode, a, bb).acc, 1e-12);
+        // scaleBoth with g = s[0..gb) as the second factor, then scale, fill and copy.
+        const gb = Math.min(3, v.count);
+        const both = naiveScaleBoth(t, v, s, s.subarray(0, gb), a, gb);
+        expect(k.scaleBoth(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, sp, a, gb)).toBe(both.bad);
+        expectBits(getF32(b, tp, v.length), both.t);
         k.scale(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp);
-        expectBits(getF32(b, tp, v.length), naiveScale(want.t, v, s));
+        expectBits(getF32(b, tp, v.length), naiveScale(both.t, v, s));
+        k.fill(sp, v.count, 0.5);
+        expectBits(getF32(b, sp, v.count), new Float32Array(v.count).fill(0.5));
+        k.copy(sp, tp, 4 * v.count);
+        expectBits(getF32(b, sp, v.count), getF32(b, tp, v.count));
         // The first non-finite value, and zero over the tensor.
         const bad = Math.floor(rng() * v.length);
         put(b, tp + 4 * bad, Float32Array.of(NaN));
@@ -161,20 +172,26 @@ describe.each(KINDS)('%s backend: the whole 4 GiB address space', (kind) => {
         k.zero(tp, 4 * v.length);
         expect(getF32(b, tp, v.length).every((x) => x === 0)).toBe(true);
       }
-      // solveScales: d = (B / A)^(1/2p) / sqrt(c) in f32, 1/d beside it.
+      // solve, p = 2, omega = 1: logSigma = t = (log B - log A) / 4 - log(c) / 2 (sums [Af | Bf | Ao | Bo]),
+      // sigma = f32(e^t), d = f32(e^(t - u)). 'js' runs naiveSolve's V8 Math.log / exp: the same bits;
+      // AssemblyScript's may differ in the last f64 bit: f32 within 2^-23 relative (1 ulp), logSigma
+      // (|terms| < 2) within 1e-15 absolute.
       const n = 9;
-      const inc = Float64Array.from({ length: n }, () => 0.5 + rng());
-      const out = Float64Array.from({ length: n }, () => 0.5 + rng());
-      put(b, at, inc);
-      put(b, at + 128, out);
-      k.solveScales(at, at + 128, n, 2, 1.2, at + 256, at + 512);
-      const d = getF32(b, at + 256, n);
-      const dInv = getF32(b, at + 512, n);
-      for (let i = 0; i < n; i++) {
-        const x = (out[i] / inc[i]) ** 0.25 / Math.sqrt(1.2);
-        expect(d[i]).toBe(Math.fround(x));
-        expect(dInv[i]).toBe(Math.fround(1 / x));
+      const sums = Float64Array.from({ length: 4 * n }, () => 0.5 + rng());
+      const u = Float64Array.from({ length: n }, () => rng() - 0.5);
+      const [lp, ep] = [at + 384, at + 1024 + (kind === 'js' ? 0 : 5)]; // 8-aligned for 'js', odd on Wasm where at is
+      put(b, at, sums);
+      put(b, lp, u);
+      k.solve(at, n, 2, 1.2, 1, lp, at + 512, at + 640, at + 768, at + 896, ep);
+      const want = naiveSolve(sums, n, 2, 1.2, 1, u);
+      for (const [ptr, w] of [[512, want.sigma], [640, want.sigmaInv], [768, want.d], [896, want.dInv]] as const) {
+        if (kind === 'js') expectBits(getF32(b, at + ptr, n), w);
+        else expectRel(getF32(b, at + ptr, n), w, 2 ** -23);
       }
+      const logSigma = getF64(b, lp, n);
+      if (kind === 'js') expect(Array.from(logSigma)).toEqual(Array.from(want.logSigma));
+      else logSigma.forEach((x, i) => expect(Math.abs(x - want.logSigma[i])).toBeLessThanOrEqual(1e-15));
+      expectRel(getF64(b, ep, 1), [want.energy], kind === 'js' ? 0 : 1e-15);
     }
     b.dispose();
   });

@@ -37,6 +37,18 @@ function fingerprint(report: BalanceReport, arrays: Float32Array[]) {
   };
 }
 
+/**
+ * The js backend's fingerprint against a Wasm one: V8's Math.log / Math.exp and AssemblyScript's may
+ * differ in the last f64 bit of a log scale (docs/ALGORITHM.md 3b), so its float32 weights and scales
+ * agree to a few float32 ulps, not bit for bit.
+ */
+function expectCloseFingerprint(js: ReturnType<typeof fingerprint>, wasm: ReturnType<typeof fingerprint>): void {
+  const f32 = (bits: number[]) => new Float32Array(Uint32Array.from(bits).buffer);
+  js.arrays.forEach((a, i) => expect(maxRelDiff(f32(a), f32(wasm.arrays[i]))).toBeLessThan(1e-6));
+  js.scales.forEach((g, i) => expect(maxRelDiff(Float64Array.from(g), Float64Array.from(wasm.scales[i]))).toBeLessThan(1e-6));
+  js.energies.forEach((e, i) => expect(Math.abs(e - wasm.energies[i])).toBeLessThanOrEqual(1e-6 * Math.abs(wasm.energies[i])));
+}
+
 /** Worst |B_i / (c A_i) - 1| over the units of the plan with A_i, B_i > 0 (max costs of the given tensors). */
 function worstImbalance(plan: Plan, tensors: ArrayLike<number>[], c: number): { worst: number; units: number } {
   let worst = 0;
@@ -53,7 +65,7 @@ function worstImbalance(plan: Plan, tensors: ArrayLike<number>[], c: number): { 
 }
 
 describe('p = Infinity on random architectures (property)', () => {
-  it('every backend gives the same bits and matches the float64 reference; the function is preserved', async () => {
+  it('simd and scalar give the same bits, js agrees within 1e-6, all match the float64 reference; the function is preserved', async () => {
     let balanced = 0;
     await fc.assert(
       fc.asyncProperty(architectureArb(), optionsArb, async (spec, o) => {
@@ -81,9 +93,9 @@ describe('p = Infinity on random architectures (property)', () => {
           expect(Math.abs(report.energyAfter - refEnergy)).toBeLessThanOrEqual(1e-4 * refEnergy);
           prints.push(fingerprint(report, planArrays(copy, o.residual)));
         }
-        // Max is exact: no backend may differ from another in a single bit.
+        // Max is exact and both Wasm builds share their log / exp: simd and scalar agree in every bit.
         expect(prints[1]).toEqual(prints[0]);
-        expect(prints[2]).toEqual(prints[0]);
+        expectCloseFingerprint(prints[2], prints[0]);
       }),
       { numRuns: 120 },
     );
@@ -220,7 +232,7 @@ describe('p = Infinity on named architectures, to convergence', () => {
   it.each([
     { name: 'resnet18 width 4 (residual streams, BN)', make: () => ({ net: resnet18({ width: 4, seed: 3, momentum: true }), shape: [32, 32, 3] }), c: 1 },
     { name: 'depthwise multiplier 3 and a concat', make: () => depthwiseConcatNet(4), c: 1.1 },
-  ])('$name: backends agree bit for bit, match the reference, keep the function, reach the fixed point', async ({ make, c }) => {
+  ])('$name: the Wasm builds agree bit for bit and js within 1e-6, match the reference, keep the function, reach the fixed point', async ({ make, c }) => {
     const { net, shape } = make();
     const options = { p: Infinity, c, tolerance: 1e-6, maxCycles: 500 };
     const ref = balanceReference(net, { ...options, tolerance: 1e-12, maxCycles: 5000 });
@@ -243,6 +255,6 @@ describe('p = Infinity on named architectures, to convergence', () => {
       prints.push(fingerprint(report, planArrays(copy, 'complete')));
     }
     expect(prints[1]).toEqual(prints[0]);
-    expect(prints[2]).toEqual(prints[0]);
+    expectCloseFingerprint(prints[2], prints[0]);
   });
 });

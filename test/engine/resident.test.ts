@@ -1,5 +1,5 @@
 // Resident tensors (ENorm.tensor / companion): views into engine memory that an embedder writes
-// in place, then discardSums() + cycle(), with no upload or download.
+// in place, then discardSums() + cycle() + materialise(), with no upload or download.
 import { describe, expect, it } from 'vitest';
 import type { CycleKernels, DeviceBackend } from '../../src/engine/backend.js';
 import { ENorm } from '../../src/engine/enorm.js';
@@ -10,7 +10,7 @@ import { cloneNetwork } from '../helpers/nets.js';
 
 const BACKENDS = ['simd', 'scalar', 'js'] as const;
 
-/** 6 -> 5 -> 4 -> 3 with momentum: two groups, fused passes, so a steady cycle skips sums. */
+/** 6 -> 5 -> 4 -> 3 with momentum: two groups; W1, W3 singles (constant sums), W2 a pair. */
 const net = () => mlp({ sizes: [6, 5, 4, 3], seed: 1, momentum: true });
 
 /** New values for every plan tensor and companion of an engine (what an SGD step would write), fixed by seed. */
@@ -43,15 +43,19 @@ function writeArrays(engine: ENorm, values: Float32Array[][]): void {
 const bits = (arrays: Float32Array[][]) => arrays.map((list) => list.map((a) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length))));
 
 describe('resident tensors', () => {
-  it.each(BACKENDS)('%s: views alias engine memory: they read what upload() wrote and what cycle() left, and download() returns what they wrote', async (backend) => {
+  it.each(BACKENDS)('%s: views alias engine memory: they read what upload() wrote, cycle() leaves them, materialise() writes them, download() returns them', async (backend) => {
     const n = net();
     const engine = await ENorm.create(n, { backend });
     const t0 = engine.plan.tensors[0];
     expect(engine.tensor(0)).toEqual(t0.data);
     expect(engine.companion(0, 0)).toEqual(t0.companions[0]);
     expect(engine.tensor(0)).not.toBe(t0.data);
+    const uploaded = residentValues(engine);
     engine.cycle();
+    expect(bits(residentValues(engine))).toEqual(bits(uploaded)); // the cycle only read them
+    engine.materialise();
     const balanced = residentValues(engine);
+    expect(bits(balanced)).not.toEqual(bits(uploaded));
     engine.download();
     expect(bits(residentValues(engine))).toEqual(bits(balanced));
     expect(bits(engine.plan.tensors.map((t) => [t.data, ...t.companions]))).toEqual(bits(balanced));
@@ -65,17 +69,18 @@ describe('resident tensors', () => {
     engine.dispose();
   });
 
-  it.each(BACKENDS)('%s: writing the views + discardSums() + cycle() is bit-identical to setting the arrays + upload() + cycle()', async (backend) => {
+  it.each(BACKENDS)('%s: writing the views + discardSums() + cycle() + materialise() is bit-identical to setting the arrays + upload() + cycle() + download()', async (backend) => {
     const resident = await ENorm.create(net(), { backend });
     const copied = await ENorm.create(cloneNetwork(net()), { backend });
     for (let step = 0; step < 3; step++) {
-      // Both engines first reach the steady state (the previous cycle left fused sums).
+      // Both engines first run a cycle whose scales stay pending (dropped by the new values).
       resident.cycle();
       copied.cycle();
       const values = newValues(resident, 10 + step);
       writeResident(resident, values);
       resident.discardSums();
       resident.cycle();
+      resident.materialise();
       writeArrays(copied, values);
       copied.upload();
       copied.cycle();
@@ -88,7 +93,7 @@ describe('resident tensors', () => {
     copied.dispose();
   });
 
-  it.each(BACKENDS)('%s: forgetting discardSums() after writing the views runs the steady schedule on stale sums: a different result', async (backend) => {
+  it.each(BACKENDS)('%s: forgetting discardSums() after writing the views keeps the old pending scales and sums: a different result', async (backend) => {
     const fresh = await ENorm.create(net(), { backend });
     const stale = await ENorm.create(cloneNetwork(net()), { backend });
     fresh.cycle();
@@ -98,7 +103,9 @@ describe('resident tensors', () => {
     writeResident(stale, values);
     fresh.discardSums();
     fresh.cycle();
-    stale.cycle(); // no discardSums(): some group sums are those the last cycle left from the old weights
+    fresh.materialise();
+    stale.cycle(); // no discardSums(): the last cycle's scales and the singles' sums of the old weights
+    stale.materialise();
     expect(bits(residentValues(stale))).not.toEqual(bits(residentValues(fresh)));
     expect(stale.energy()).not.toBe(fresh.energy());
     fresh.dispose();

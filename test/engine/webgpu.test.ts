@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENorm } from '../../src/engine/enorm.js';
 import { prepare } from '../../src/plan/prepare.js';
+import { CrossMode } from '../../src/engine/backend.js';
 import { WebGPUBackend } from '../../src/engine/webgpu/backend.js';
 import { DeviceStep } from '../../src/webgpu.js';
 import { isENormError, type ENormError } from '../../src/errors.js';
@@ -13,7 +14,7 @@ import type { Network } from '../../src/network/layers.js';
 import { balanceReference } from '../../src/reference/reference.js';
 import { architectureArb } from '../helpers/architecture-arbs.js';
 import { buildArchitecture, type ConvOp, type DenseOp } from '../helpers/architectures.js';
-import { expectBits, expectRel, naiveScale, naiveScaleAccumulate, randomFusedView } from '../helpers/naive-kernels.js';
+import { expectBits, expectRel, naiveAccumulateScaled, naiveScale, naiveScaleBoth, naiveSolve, randomFusedView } from '../helpers/naive-kernels.js';
 import { maxRelDiff, randomInputs, run, withFloat64Tensors } from '../helpers/nets.js';
 import { mulberry32, randomFloat32 } from '../helpers/random.js';
 import { gpuDevice, readBuffer } from '../helpers/webgpu.js';
@@ -40,102 +41,186 @@ async function arena(bytes: number) {
   return { gpu, k: gpu.kernels, base, put, putAcc, flush, f32, acc };
 }
 
+const PS = [1, 2, 3, Infinity];
+const where = (v: object, rest: Record<string, number>) => `${Object.entries(rest).map(([k, x]) => `${k} ${x}`).join(' ')} view ${JSON.stringify(v)}`;
+
+/** Runs `check`, prefixing its failure with the case it was testing. */
+async function labelled(label: string, check: () => Promise<void> | void) {
+  try {
+    await check();
+  } catch (e) {
+    throw new Error(`${label}: ${(e as Error).message}`);
+  }
+}
+
+/** Sums are f32 on the device: rel 1e-5 for p-sums; a max of f32 values is one of them, exact. */
+function expectSums(got: Float64Array, want: Float64Array, p: number) {
+  if (p === Infinity) expect(Array.from(got)).toEqual(Array.from(want));
+  else expectRel(got, want, 1e-5);
+}
+
+/**
+ * expectRel, where Inf and 0 (a value beyond the f32 range, stored as such) must be the same value,
+ * and a subnormal may be 0 (WGSL lets a device flush subnormals).
+ */
+function expectRelOrSame(got: Float32Array, want: Float32Array, tol: number) {
+  const exact = (x: number) => x === 0 || !Number.isFinite(x);
+  const flushed = (i: number) => got[i] === 0 && Math.abs(want[i]) < 2 ** -126;
+  expect(Array.from(got).map((x, i) => (exact(want[i]) ? x : 'rel')), 'Inf and 0').toEqual(Array.from(want, (x) => (exact(x) ? x : 'rel')));
+  const keep = (_: number, i: number) => !exact(want[i]) && !flushed(i);
+  expectRel(got.filter(keep), want.filter(keep), tol);
+}
+
 describe('WGSL kernels against float64', () => {
-  it('scale is the exact f32 product (= the Wasm kernel bit for bit); accumulate and fused reduce match in every mode', async () => {
+  it('accumulateScaled: the weighted sums in every mode, a, b and p, the tensor unchanged', async () => {
     const m = await arena(4 << 20);
     const rng = mulberry32(7);
-    const tp = m.base;
-    const sp = m.base + (1 << 20);
-    const ap = m.base + (2 << 20);
+    const [tp, sp, ap] = [m.base, m.base + (1 << 20), m.base + (2 << 20)];
     let cases = 0;
-    for (const mode of [0, 1, 2])
+    for (const mode of [CrossMode.outer, CrossMode.inner, CrossMode.unit])
       for (const a of [1, 2, 3])
         for (const b of [1, 3, 5, 12])
-          for (const p of [2, 1, 3, 0.5]) {
+          for (const p of PS) {
             const v = randomFusedView(rng);
             const t = randomFloat32(v.length, rng, 3);
             const s = randomFloat32(v.count, rng, 2);
-            const acc0 = Float64Array.from({ length: b }, () => rng());
+            const acc0 = Float64Array.from({ length: b }, () => Math.fround(rng()));
             m.put(tp, t);
             m.put(sp, s);
             m.putAcc(ap, acc0);
-            m.k.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap, p, mode, a, b);
+            m.k.accumulateScaled(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap, p, mode, a, b);
             m.flush();
-            const want = naiveScaleAccumulate(t, v, s, Float64Array.from(acc0, Math.fround), p, mode, a, b);
-            const where = `mode ${mode} a ${a} b ${b} p ${p} view ${JSON.stringify(v)}`;
-            expectBits(await m.f32(tp, v.length), naiveScale(t, v, s));
-            try {
-              expectRel(await m.acc(ap, b), want.acc, 2e-6);
-            } catch (e) {
-              throw new Error(`${where}: ${(e as Error).message}`);
-            }
+            const want = naiveAccumulateScaled(t, v, s, acc0, p, mode, a, b);
+            const got = await m.acc(ap, b);
+            const tensor = await m.f32(tp, v.length);
+            await labelled(where(v, { mode, a, b, p }), () => {
+              expectSums(got, want.acc, p);
+              expectBits(tensor, t);
+            });
             cases++;
           }
     expect(cases).toBe(144);
   });
 
-  it('p = Infinity: the fused reduce takes the exact max in every mode; solve is sqrt(B/A)/sqrt(c)', async () => {
+  it('accumulate sums the unscaled view per unit; scale is the exact f32 product (= the host kernels bit for bit)', async () => {
     const m = await arena(4 << 20);
-    const rng = mulberry32(17);
+    const rng = mulberry32(11);
     const [tp, sp, ap] = [m.base, m.base + (1 << 20), m.base + (2 << 20)];
-    for (const mode of [0, 1, 2])
-      for (const a of [1, 2, 3])
-        for (const b of [1, 3, 5, 12]) {
+    for (let k = 0; k < 24; k++) {
+      const p = PS[k % PS.length];
+      const v = randomFusedView(rng);
+      const t = randomFloat32(v.length, rng, 3);
+      const s = randomFloat32(v.count, rng, 2);
+      const acc0 = Float64Array.from({ length: v.count }, () => Math.fround(rng()));
+      m.put(tp, t);
+      m.put(sp, s);
+      m.putAcc(ap, acc0);
+      m.k.accumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, ap, p);
+      m.k.scale(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp);
+      m.flush();
+      // accumulate is accumulateScaled by ones (x * 1 is exact) over the view's own units.
+      const want = naiveAccumulateScaled(t, v, new Float32Array(v.count).fill(1), acc0, p, CrossMode.unit, 1, v.count);
+      const got = await m.acc(ap, v.count);
+      const tensor = await m.f32(tp, v.length);
+      await labelled(where(v, { p }), () => {
+        expectSums(got, want.acc, p);
+        expectBits(tensor, naiveScale(t, v, s));
+      });
+    }
+  });
+
+  it('scaleBoth stores f32(w * f32(s[i] * g[(o / a) % b])) bit for bit, and nothing outside the view', async () => {
+    const m = await arena(4 << 20);
+    const rng = mulberry32(13);
+    const [tp, sp, gp] = [m.base, m.base + (1 << 20), m.base + (2 << 20)];
+    let cases = 0;
+    for (const a of [1, 2, 3])
+      for (const b of [1, 3, 5, 12])
+        for (let k = 0; k < 3; k++) {
           const v = randomFusedView(rng);
           const t = randomFloat32(v.length, rng, 3);
           const s = randomFloat32(v.count, rng, 2);
-          const acc0 = Float64Array.from({ length: b }, () => Math.fround(rng()));
+          const g = randomFloat32(b, rng, 2);
           m.put(tp, t);
           m.put(sp, s);
-          m.putAcc(ap, acc0);
-          m.k.scaleAccumulate(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, ap, Infinity, mode, a, b);
+          m.put(gp, g);
+          expect(m.k.scaleBoth(tp + 4 * v.start, v.outer, v.outerStride, v.count, v.inner, sp, gp, a, b)).toBeUndefined();
           m.flush();
-          const w = naiveScale(t, v, s);
-          const want = acc0.slice();
-          for (let o = 0; o < v.outer; o++)
-            for (let i = 0; i < v.count; i++)
-              for (let j = 0; j < v.inner; j++) {
-                const idx = Math.floor((mode === 0 ? o : mode === 1 ? j : i) / a) % b;
-                want[idx] = Math.max(want[idx], Math.abs(w[v.start + o * v.outerStride + i * v.inner + j]));
-              }
-          expectBits(await m.f32(tp, v.length), w);
-          // A max of f32 values is one of them: exact on the device too.
-          expect(Array.from(await m.acc(ap, b)), `mode ${mode} a ${a} b ${b}`).toEqual(Array.from(want));
+          const tensor = await m.f32(tp, v.length);
+          await labelled(where(v, { a, b }), () => expectBits(tensor, naiveScaleBoth(t, v, s, g, a, b).t));
+          cases++;
         }
-    const A = Float64Array.of(4, 1, 0, 2, 9).map(Math.fround);
-    const B = Float64Array.of(1, 1e-6, 3, 0, 9).map(Math.fround);
-    m.putAcc(ap, A);
-    m.putAcc(ap + 64, B);
-    m.k.solveScales(ap, ap + 64, 5, Infinity, 1.2, sp, sp + 64);
-    m.flush();
-    const want = Float64Array.from(A, (x, i) => (x > 0 && B[i] > 0 ? Math.sqrt(B[i] / x) / Math.sqrt(1.2) : 1));
-    expectRel(await m.f32(sp, 5), want, 1e-6);
+    expect(cases).toBe(36);
   });
 
-  it('solveScales gives (B/A)^(1/2p)/sqrt(c), 1 for dead units; zero clears; scanFinite finds the first NaN or Inf', async () => {
+  it('solve: logSigma, sigma, sigmaInv, d, dInv as float64 for every p and omega, dead units keep sigma with d = 1; energy is left unwritten', async () => {
     const m = await arena(1 << 16);
     const n = 600; // more than one workgroup
     const rng = mulberry32(9);
-    const A = Float64Array.from({ length: n }, () => Math.fround(10 ** (rng() * 8 - 4)));
-    const B = Float64Array.from({ length: n }, () => Math.fround(10 ** (rng() * 8 - 4)));
-    A[3] = 0;
-    B[5] = 0;
-    A[7] = Infinity;
-    const [ia, ib, d, dInv] = [m.base, m.base + 8 * n, m.base + 16 * n, m.base + 20 * n];
-    m.putAcc(ia, A);
-    m.putAcc(ib, B);
-    for (const [p, c] of [[2, 1], [1, 1.2], [3, 0.8]]) {
-      m.k.solveScales(ia, ib, n, p, c, d, dInv);
-      m.flush();
-      const want = Float64Array.from(A, (a, i) => (a > 0 && B[i] > 0 && Number.isFinite(a) ? (B[i] / a) ** (1 / (2 * p)) / Math.sqrt(c) : 1));
-      const got = await m.f32(d, n);
-      expectRel(got, want, 2e-6);
-      expect([got[3], got[5], got[7]]).toEqual([1, 1, 1]);
-      expectRel(await m.f32(dInv, n), Float64Array.from(got, (x) => 1 / x), 1e-6);
-    }
-    m.k.zero(ia, 8 * n);
+    const sums = Float64Array.from({ length: 4 * n }, () => Math.fround(10 ** (rng() * 8 - 4)));
+    const dead = [3, 5, 7, 11];
+    sums[3] = sums[2 * n + 3] = 0; // A = 0
+    sums[n + 5] = sums[3 * n + 5] = 0; // B = 0
+    sums[7] = Infinity; // A not finite: x = 0
+    sums[3 * n + 11] = Infinity; // B not finite: x = Inf
+    for (let i = 20; i < 40; i++) sums[2 * n + i] = 0; // Ao = 0, A = Af
+    // The device keeps log2 sigma in f32 (the first word of each 8-byte slot); naiveSolve starts
+    // from the same scales, as natural logs in f64.
+    const log2Sigma0 = Float32Array.from({ length: n }, () => Math.log2(0.5 + 1.5 * rng()));
+    const u = Float64Array.from(log2Sigma0, (x) => x * Math.LN2);
+    const [sums0, logSigma, sg, sgInv, d, dInv, energy] = [0, 32, 40, 44, 48, 52, 56].map((x) => m.base + x * n);
+    m.putAcc(sums0, sums);
+    let cases = 0;
+    // c = 1e-80 (0 in f32): x = (B / A)^(1/(2p)) * 1e40 is beyond f32, next is Inf, or finite for omega = 0.5.
+    for (const p of PS)
+      for (const c of [1, 1.2, 0.8, 1e-80])
+        for (const omega of [1, 1.6, 0.5]) {
+          m.putAcc(logSigma, log2Sigma0);
+          m.putAcc(energy, [7]);
+          m.k.solve(sums0, n, p, c, omega, logSigma, sg, sgInv, d, dInv, energy);
+          m.flush();
+          const want = naiveSolve(sums, n, p, c, omega, u);
+          const got = { sigma: await m.f32(sg, n), sigmaInv: await m.f32(sgInv, n), d: await m.f32(d, n), dInv: await m.f32(dInv, n) };
+          const log2Sigma = Float32Array.from(await m.acc(logSigma, n));
+          await labelled(`p ${p} c ${c} omega ${omega}`, async () => {
+            for (const key of ['sigma', 'sigmaInv', 'd', 'dInv'] as const) await labelled(key, () => expectRelOrSame(got[key], want[key], 1e-5));
+            // log2 sigma in f32: within 1e-6 of the size of its terms (|log2 A|, |log2 B| < 14, |h| < 133).
+            const e = p === Infinity ? 0.5 : 1 / (2 * p);
+            log2Sigma.forEach((x, i) => {
+              const size = 1 + Math.abs(log2Sigma0[i]) + omega * (Math.abs(log2Sigma0[i]) + 14 * e + Math.abs(Math.log2(c)) / 2);
+              if (!(Math.abs(x - want.logSigma[i] / Math.LN2) <= 1e-6 * size)) throw new Error(`log2 sigma[${i}]: got ${x}, want ${want.logSigma[i] / Math.LN2}`);
+            });
+            // Dead units: log2 sigma unchanged, d = dInv = 1 exactly, sigma = exp2(log2 sigma) = the starting sigma.
+            expectBits(Float32Array.from(dead, (i) => log2Sigma[i]), Float32Array.from(dead, (i) => log2Sigma0[i]));
+            expect(dead.flatMap((i) => [got.d[i], got.dInv[i]])).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+            expectRel(Float32Array.from(dead, (i) => got.sigma[i]), Float32Array.from(dead, (i) => 2 ** log2Sigma0[i]), 1e-6);
+            expect(Array.from(await m.acc(energy, 1))).toEqual([7]);
+          });
+          cases++;
+        }
+    expect(cases).toBe(48);
+  });
+
+  it('fill sets n words, zero clears, copy moves the bits; scanFinite finds the first NaN or Inf', async () => {
+    const m = await arena(1 << 16);
+    const rng = mulberry32(19);
+    const n = 600;
+    const before = randomFloat32(n + 2, rng);
+    m.put(m.base, before);
+    m.k.fill(m.base + 4, n, -1.5);
     m.flush();
-    expect((await m.f32(ia, 2 * n)).every((x) => x === 0)).toBe(true);
+    expectBits(await m.f32(m.base, n + 2), Float32Array.from(before, (x, k) => (k >= 1 && k <= n ? -1.5 : x)));
+    m.k.zero(m.base + 4, 4 * n);
+    m.flush();
+    expectBits(await m.f32(m.base, n + 2), Float32Array.from(before, (x, k) => (k >= 1 && k <= n ? 0 : x)));
+
+    const src = randomFloat32(700, rng);
+    src.set([-0, 1e-40, Infinity, 2 ** -126], 100); // signed zero, subnormal, Inf, smallest normal
+    m.put(m.base + 8192, src);
+    m.put(m.base + 16384, new Float32Array(702).fill(3));
+    m.k.copy(m.base + 16388, m.base + 8192, 4 * 700);
+    m.flush();
+    expectBits(await m.f32(m.base + 16384, 702), Float32Array.of(3, ...src, 3));
 
     const t = randomFloat32(1000, rng);
     t[700] = NaN;
@@ -151,11 +236,20 @@ describe('WGSL kernels against float64', () => {
     expect(Array.from(await m.gpu.readStatus())).toEqual([700, -1, 100]);
   });
 
-  it('empty views record nothing; reserve after use and oversize networks are refused', async () => {
+  it('empty views and counts record nothing; reserve after use and oversize networks are refused', async () => {
     const m = await arena(1024);
+    const data = randomFloat32(256, mulberry32(23));
+    m.put(m.base, data);
     m.k.accumulate(m.base, 0, 4, 4, 1, m.base + 512, 2);
+    m.k.accumulateScaled(m.base, 2, 4, 4, 0, m.base + 512, m.base + 768, 2, CrossMode.outer, 1, 2);
     m.k.scale(m.base, 2, 4, 0, 1, m.base + 512);
+    m.k.scaleBoth(m.base, 0, 4, 4, 1, m.base + 512, m.base + 768, 1, 1);
+    m.k.solve(m.base, 0, 2, 1, 1, m.base + 448, m.base + 512, m.base + 576, m.base + 640, m.base + 704, m.base + 768);
+    m.k.fill(m.base, 0, 5);
+    m.k.zero(m.base, 0);
+    m.k.copy(m.base, m.base + 512, 0);
     m.flush(); // an empty pass
+    expectBits(await m.f32(m.base, 256), data);
     expect(() => m.gpu.reserve(16)).toThrow(/already in use/);
     const big = await WebGPUBackend.create(device);
     big.reserve(device.limits.maxStorageBufferBindingSize + 16);
@@ -180,6 +274,7 @@ async function cyclesOnDevice(net: Network, options: { p: number; c: number; inc
   });
   engine.discardSums();
   for (let k = 0; k < CYCLES; k++) engine.cycle();
+  engine.materialise(); // the cycles only read: apply their scales
   const encoder = device.createCommandEncoder();
   gpu.encode(encoder);
   device.queue.submit([encoder.finish()]);
@@ -230,6 +325,7 @@ describe('the engine on WebGPU', () => {
         const ref = balanceReference(net, { ...options, maxCycles: CYCLES, tolerance: 0 });
         const wasm = await ENorm.create(net, { ...options, backend: 'simd' });
         for (let k = 0; k < CYCLES; k++) wasm.cycle();
+        wasm.materialise();
         const { engine, out } = await cyclesOnDevice(net, options);
         if (engine.plan.groups.length > 0) balanced++;
         // The device solves d in f32 (the host in f64, then rounds): close, not the same bits.

@@ -111,6 +111,7 @@ describe('a grouped conv2d on the WebGPU engine', () => {
     tensors.forEach((t, i) => device.queue.writeBuffer(gpu.memory, engine.tensorPointers[i], t.data as Float32Array<ArrayBuffer>));
     engine.discardSums();
     for (let k = 0; k < cycles; k++) engine.cycle();
+    engine.materialise();
     const encoder = device.createCommandEncoder();
     gpu.encode(encoder);
     device.queue.submit([encoder.finish()]);

@@ -86,11 +86,14 @@ function bind(inst: Instance): Backend {
   const raw: Kernels = {
     accumulate: ex.accumulate,
     scale: ex.scale,
-    scaleAccumulate: ex.scaleAccumulate,
-    solveScales: ex.solveScales,
+    accumulateScaled: ex.accumulateScaled,
+    scaleBoth: ex.scaleBoth,
+    solve: ex.solve,
     energy: ex.energy,
     firstNonFinite: ex.firstNonFinite,
     zero: ex.zero,
+    fill: ex.fill,
+    copy: ex.copy,
   };
   let kernels = raw;
 

@@ -6,7 +6,7 @@
 import { ENormError } from '../../errors.js';
 import { CrossMode, type CycleKernels, type DeviceBackend } from '../backend.js';
 import { align16 } from '../memory.js';
-import { packParams, PARAM_WORDS, SHADERS, SUM_CHUNK, WORKGROUP, type ParamValues, type ShaderName } from './shaders.js';
+import { NO_SCALE, packParams, PARAM_WORDS, SHADERS, SUM_CHUNK, WORKGROUP, type ParamValues, type ShaderName } from './shaders.js';
 
 /** Bytes between parameter blocks: WebGPU's largest allowed minUniformBufferOffsetAlignment. */
 const PARAM_STRIDE = 256;
@@ -77,38 +77,47 @@ export class WebGPUBackend implements DeviceBackend {
     const view = (w: number, outer: number, outerStride: number, count: number, inner: number) => ({ w: w >>> 2, outer, outerStride, count, inner });
     const empty = (outer: number, count: number, inner: number) => outer < 1 || count < 1 || inner < 1;
     const elements = (outer: number, count: number, inner: number) => Math.ceil((outer * count * inner) / WORKGROUP);
-    const reduce = (v: ReturnType<typeof view>, acc: number, p: number, mode: number, a: number, b: number) => {
+    const reduce = (v: ReturnType<typeof view>, s: number, acc: number, p: number, mode: number, a: number, b: number) => {
       // Most terms any idx has: ceil(blocks / b) key blocks of a keys, times the other two extents.
       const { outer, count, inner } = v;
       const [extent, plane] = mode === CrossMode.outer ? [outer, count * inner] : mode === CrossMode.inner ? [inner, outer * count] : [count, outer * inner];
       const terms = Math.ceil(Math.ceil(extent / a) / b) * a * plane;
       const chunks = Math.max(1, Math.ceil(terms / SUM_CHUNK));
       this.scratchWords = Math.max(this.scratchWords, b * chunks);
-      this.record('partialSums', { ...v, acc: acc >>> 2, p, mode, a, b, chunks }, Math.ceil((b * chunks) / WORKGROUP));
+      this.record('partialSums', { ...v, s, p, mode, a, b, chunks }, Math.ceil((b * chunks) / WORKGROUP));
       this.record('gatherSums', { acc: acc >>> 2, b, chunks, p }, Math.ceil(b / WORKGROUP));
+    };
+    const fill = (ptr: number, n: number, x: number) => {
+      if (n > 0) this.record('fill', { w: ptr >>> 2, n, x }, Math.ceil(n / WORKGROUP));
     };
     this.kernels = {
       accumulate: (w, outer, outerStride, count, inner, acc, p) => {
-        if (!empty(outer, count, inner)) reduce(view(w, outer, outerStride, count, inner), acc, p, CrossMode.unit, 1, count);
+        if (!empty(outer, count, inner)) reduce(view(w, outer, outerStride, count, inner), NO_SCALE, acc, p, CrossMode.unit, 1, count);
       },
       scale: (w, outer, outerStride, count, inner, s) => {
         if (empty(outer, count, inner)) return;
         this.record('scale', { ...view(w, outer, outerStride, count, inner), s: s >>> 2 }, elements(outer, count, inner));
       },
-      scaleAccumulate: (w, outer, outerStride, count, inner, s, acc, p, mode, a, b) => {
+      accumulateScaled: (w, outer, outerStride, count, inner, s, acc, p, mode, a, b) => {
+        if (!empty(outer, count, inner)) reduce(view(w, outer, outerStride, count, inner), s >>> 2, acc, p, mode, a, b);
+      },
+      scaleBoth: (w, outer, outerStride, count, inner, s, g, a, b) => {
         if (empty(outer, count, inner)) return;
-        const v = { ...view(w, outer, outerStride, count, inner), s: s >>> 2 };
-        this.record('scale', v, elements(outer, count, inner));
-        reduce(v, acc, p, mode, a, b);
+        this.record('scaleBoth', { ...view(w, outer, outerStride, count, inner), s: s >>> 2, g: g >>> 2, a, b }, elements(outer, count, inner));
       },
-      solveScales: (incoming, outgoing, count, p, c, d, dInv) => {
+      // The exponents in f64 (c = 1e-80 is 0 in f32). `energy` is left unwritten (allowed on a
+      // device): the device engine never reads it.
+      solve: (sums, count, p, c, omega, logSigma, sigma, sigmaInv, d, dInv) => {
         if (count < 1) return;
-        const words = { incoming: incoming >>> 2, outgoing: outgoing >>> 2, d: d >>> 2, dInv: dInv >>> 2 };
-        this.record('solve', { ...words, count, p, c }, Math.ceil(count / WORKGROUP));
+        const words = { sums: sums >>> 2, logSigma: logSigma >>> 2, sigma: sigma >>> 2, sigmaInv: sigmaInv >>> 2, d: d >>> 2, dInv: dInv >>> 2 };
+        const e = p === Infinity ? 0.5 : 1 / (2 * p);
+        this.record('solve', { ...words, count, e, h: Math.log2(c) / 2, omega }, Math.ceil(count / WORKGROUP));
       },
-      zero: (ptr, bytes) => {
+      zero: (ptr, bytes) => fill(ptr, bytes >>> 2, 0),
+      fill,
+      copy: (dst, src, bytes) => {
         const n = bytes >>> 2;
-        if (n > 0) this.record('zero', { w: ptr >>> 2, n }, Math.ceil(n / WORKGROUP));
+        if (n > 0) this.record('copy', { dst: dst >>> 2, src: src >>> 2, n }, Math.ceil(n / WORKGROUP));
       },
     };
   }

@@ -6,6 +6,7 @@
  * 8-byte slot. Sums are f32 (WGSL has no f64), in chunks of at most SUM_CHUNK terms. For p = Infinity
  * (range equalisation; p arrives as the f32 bits of +Inf) every sum is a max of |w| instead, which
  * is exact in f32: the same tree of partial results gives the same bits as the host's f64 max.
+ * Scaled values (scale, scaleBoth, the terms of accumulateScaled) are the host's f32 products.
  *
  * Each program's parameter block is a named WGSL struct generated from one field table
  * (PARAMS), and the backend packs its blocks from the same table (packParams), so the two
@@ -18,6 +19,8 @@ export const WORKGROUP = 256;
 export const SUM_CHUNK = 128;
 /** u32 words in one parameter block (64 bytes: the binding size of every program). */
 export const PARAM_WORDS = 16;
+/** partialSums' `s` when the terms are not scaled (no word pointer reaches it: byte pointers are below 2^32). */
+export const NO_SCALE = 0xffffffff;
 
 type FieldType = 'u32' | 'f32';
 
@@ -29,14 +32,24 @@ const VIEW = { w: 'u32', outer: 'u32', outerStride: 'u32', count: 'u32', inner: 
  * pointers are u32 (byte pointer >>> 2); f32 fields are stored as their bits.
  */
 export const PARAMS = {
-  /** acc (word of the first accumulator), p, the key (mode, a, b) and chunks: partial sums per key. */
-  partialSums: { ...VIEW, acc: 'u32', p: 'f32', mode: 'u32', a: 'u32', b: 'u32', chunks: 'u32' },
+  /**
+   * p, the key (mode, a, b) and chunks: partial sums per key; s: word of the scale vector the
+   * terms are weighted by, NO_SCALE for none (accumulate).
+   */
+  partialSums: { ...VIEW, s: 'u32', p: 'f32', mode: 'u32', a: 'u32', b: 'u32', chunks: 'u32' },
+  /** acc: word of the first accumulator. */
   gatherSums: { acc: 'u32', b: 'u32', chunks: 'u32', p: 'f32' },
   /** s: word of the scale vector. */
   scale: { ...VIEW, s: 'u32' },
-  /** incoming / outgoing: words of the sums A and B; d / dInv: words of the scale vectors. */
-  solve: { incoming: 'u32', outgoing: 'u32', count: 'u32', p: 'f32', c: 'f32', d: 'u32', dInv: 'u32' },
-  zero: { w: 'u32', n: 'u32' },
+  /** s: the per-unit scales, g: the scales picked by (o / a) % b. */
+  scaleBoth: { ...VIEW, s: 'u32', g: 'u32', a: 'u32', b: 'u32' },
+  /**
+   * sums: word of the [Af | Bf | Ao | Bo] accumulator block; e = 1 / (2p) (1/2 for p = Infinity)
+   * and h = log2(c) / 2, the exponents of the step; sigma, sigmaInv, d, dInv: words of the scale vectors.
+   */
+  solve: { sums: 'u32', count: 'u32', e: 'f32', h: 'f32', omega: 'f32', logSigma: 'u32', sigma: 'u32', sigmaInv: 'u32', d: 'u32', dInv: 'u32' },
+  fill: { w: 'u32', n: 'u32', x: 'f32' },
+  copy: { dst: 'u32', src: 'u32', n: 'u32' },
   /** slot: the status word that receives the first bad index. */
   scanFinite: { w: 'u32', n: 'u32', slot: 'u32' },
 } as const satisfies Record<string, Record<string, FieldType>>;
@@ -106,10 +119,16 @@ fn cost(x: f32, p: f32) -> f32 {
 }
 `;
 
-/** Programs with the view fields: element (o, i, j) of the view. */
+/** Programs with the view fields: element (o, i, j) of the view, and the element of invocation t (o, i, j row-major). */
 const viewAt = /* wgsl */ `
 fn at(o: u32, i: u32, j: u32) -> u32 {
   return params.w + o * params.outerStride + i * params.inner + j;
+}
+
+fn element(t: u32) -> vec3<u32> {
+  let inner = params.inner;
+  let count = params.count;
+  return vec3<u32>(t / (inner * count), (t / inner) % count, t % inner);
 }
 `;
 
@@ -126,9 +145,10 @@ ${body}
 }
 
 /**
- * acc[idx] += sum |w(o,i,j)|^p over the view's elements whose key coordinate k has (k / a) % b == idx,
- * with k = o (CrossMode.outer), j (inner) or i (unit); accumulate() is CrossMode.unit, a = 1, b = count.
- * No workgroup barriers (slow on CPU drivers such as SwiftShader), two passes instead:
+ * acc[idx] += sum |x|^p over the view's elements whose key coordinate k has (k / a) % b == idx,
+ * with k = o (CrossMode.outer), j (inner) or i (unit), and x = w(o,i,j) * s[i] (accumulateScaled)
+ * or w(o,i,j) (s = NO_SCALE; accumulate() is CrossMode.unit, a = 1, b = count). Nothing is stored
+ * in the view. No workgroup barriers (slow on CPU drivers such as SwiftShader), two passes instead:
  * partialSums: invocation (idx, c) sums every N-th element of idx from the c-th (N = chunks per idx)
  * into scratch[idx * N + c]; gatherSums: invocation idx adds its N partial sums, in order, to acc[idx].
  */
@@ -160,10 +180,13 @@ const partialSums = program('partialSums', /* wgsl */ `
     if (k < extent) {
       let y = yz / nz;
       let z = yz % nz;
-      var x = 0.0;
-      if (mode == ${CrossMode.outer}u) { x = mem[at(k, y, z)]; }
-      else if (mode == ${CrossMode.inner}u) { x = mem[at(y, z, k)]; }
-      else { x = mem[at(y, k, z)]; }
+      // The element (o, i, j) and its unit i.
+      var w = at(y, k, z);
+      var i = k;
+      if (mode == ${CrossMode.outer}u) { w = at(k, y, z); i = y; }
+      else if (mode == ${CrossMode.inner}u) { w = at(y, z, k); i = z; }
+      var x = mem[w];
+      if (params.s != ${NO_SCALE}u) { x = x * mem[params.s + i]; }
       sum = combine(sum, cost(x, params.p), params.p);
     }
   }
@@ -179,35 +202,59 @@ const gatherSums = program('gatherSums', /* wgsl */ `
 
 /** w(o,i,j) *= s[i]. */
 const scale = program('scale', /* wgsl */ `
-  let count = params.count;
-  let inner = params.inner;
-  if (t >= params.outer * count * inner) { return; }
-  let j = t % inner;
-  let i = (t / inner) % count;
-  let o = t / (inner * count);
-  let w = at(o, i, j);
-  mem[w] = mem[w] * mem[params.s + i];`, viewAt);
+  if (t >= params.outer * params.count * params.inner) { return; }
+  let e = element(t);
+  let w = at(e.x, e.y, e.z);
+  mem[w] = mem[w] * mem[params.s + e.y];`, viewAt);
+
+/** w(o,i,j) = w(o,i,j) * (s[i] * g[(o / a) % b]): two f32 products, as on the host. */
+const scaleBoth = program('scaleBoth', /* wgsl */ `
+  if (t >= params.outer * params.count * params.inner) { return; }
+  let e = element(t);
+  let w = at(e.x, e.y, e.z);
+  mem[w] = mem[w] * (mem[params.s + e.y] * mem[params.g + (e.x / params.a) % params.b]);`, viewAt);
 
 /**
- * d = (B / A)^(1/(2p)) / sqrt(c), computed as exp2((log2 B - log2 A) / (2p)) / sqrt(c) so that no
- * ratio overflows f32; for p = Infinity its limit sqrt(B) / sqrt(A) / sqrt(c) (A, B the max costs).
- * d = 1 where A or B is 0 or not finite (dead unit). dInv = 1 / d.
+ * One group step on pending scales sigma (engine/backend.ts, solve), in f32, in log2 so that no
+ * intermediate leaves the f32 range before the result does. Unit t's sums are the accumulators
+ * t, n + t, 2n + t, 3n + t of the block [Af | Bf | Ao | Bo]: A = Af + Ao, B = Bf + Bo, and
+ *   log2 x = e * (log2 B - log2 A) - h,   e = 1 / (2p) (1/2 for p = Infinity), h = log2(c) / 2,
+ * the f64 values of e and h rounded to f32 on the host: x = (B / A)^e / sqrt(c) even where it is
+ * beyond f32 (c = 1e-80: x = Inf, stored, as the host stores f32(x)).
+ * The unit's pending scale is kept as u = log2 sigma in f32 (the first word of its 8-byte logSigma
+ * slot; the host keeps the natural log in f64). A dead unit (A or B not a positive finite f32)
+ * keeps u, so d = exp2(0) = 1 exactly. Otherwise
+ *   l = log2 x (omega = 1), or u + omega * (log2 x - u)   (over-relaxation in log scale),
+ * logSigma = l, sigma = exp2(l), sigmaInv = exp2(-l), d = exp2(l - u), dInv = exp2(u - l). The energy
+ * is not computed: the device engine never reads it.
  */
 const solve = program('solve', /* wgsl */ `
-  if (t >= params.count) { return; }
-  let a = mem[params.incoming + 2u * t];
-  let b = mem[params.outgoing + 2u * t];
-  var d = 1.0;
+  let n = params.count;
+  if (t >= n) { return; }
+  let slot = params.sums + 2u * t;
+  let a = mem[slot] + mem[slot + 4u * n];
+  let b = mem[slot + 2u * n] + mem[slot + 6u * n];
+  // log2 sigma, in the first word of the unit's 8-byte slot.
+  let at = params.logSigma + 2u * t;
+  let u = mem[at];
+  var l = u;
   if (a > 0.0 && b > 0.0 && isFinite(a) && isFinite(b)) {
-    if (isFinite(params.p)) { d = exp2((log2(b) - log2(a)) / (2.0 * params.p)) / sqrt(params.c); }
-    else { d = sqrt(b) / sqrt(a) / sqrt(params.c); }
+    l = params.e * (log2(b) - log2(a)) - params.h;
+    if (params.omega != 1.0) { l = u + params.omega * (l - u); }
   }
-  mem[params.d + t] = d;
-  mem[params.dInv + t] = 1.0 / d;`);
+  mem[at] = l;
+  mem[params.sigma + t] = exp2(l);
+  mem[params.sigmaInv + t] = exp2(-l);
+  mem[params.d + t] = exp2(l - u);
+  mem[params.dInv + t] = exp2(u - l);`);
 
-/** n words from w set to 0. */
-const zero = program('zero', /* wgsl */ `
-  if (t < params.n) { mem[params.w + t] = 0.0; }`);
+/** n words from w set to x (zero() is x = 0). */
+const fill = program('fill', /* wgsl */ `
+  if (t < params.n) { mem[params.w + t] = params.x; }`);
+
+/** n words from src copied to dst (a load and a store: no arithmetic touches the bits). */
+const copy = program('copy', /* wgsl */ `
+  if (t < params.n) { mem[params.dst + t] = mem[params.src + t]; }`);
 
 /** status[slot] = min(status[slot], first index k < n with w[k] NaN or +-Inf). */
 const scanFinite = program('scanFinite', /* wgsl */ `
@@ -215,4 +262,4 @@ const scanFinite = program('scanFinite', /* wgsl */ `
     atomicMin(&status[params.slot], t);
   }`);
 
-export const SHADERS: Record<ShaderName, string> = { partialSums, gatherSums, scale, solve, zero, scanFinite };
+export const SHADERS: Record<ShaderName, string> = { partialSums, gatherSums, scale, scaleBoth, solve, fill, copy, scanFinite };

@@ -91,8 +91,8 @@ export class DeviceStep<K = undefined> {
   }
 
   /**
-   * Records one checked cycle into `encoder`: sources[k] -> slot k of engine memory, the cycle,
-   * the finiteness scan, slot k -> targets[k] (each from byte 0, 4 * length bytes). Submit the
+   * Records one checked cycle into `encoder`: sources[k] -> slot k of engine memory, the cycle
+   * (read-only), the pass that materialises its scales, the finiteness scan, slot k -> targets[k] (each from byte 0, 4 * length bytes). Submit the
    * encoder, then await `status()` before the next record; keep the sources unchanged until then
    * (they are scanned again on the error path, to tell E_NONFINITE from E_OVERFLOW).
    */
@@ -104,8 +104,9 @@ export class DeviceStep<K = undefined> {
     this.checkBuffers('targets', targets);
     const { engine, backend } = this;
     this.copyIn(encoder, sources);
-    engine.discardSums(); // new weights: the fresh schedule
+    engine.discardSums(); // new weights: every pending scale from 1
     engine.cycle();
+    engine.materialise(); // the cycle only read the weights: one pass applies its scales
     const scans = this.scan(encoder);
     this.slots.forEach((s, k) => encoder.copyBufferToBuffer(backend.memory, s.ptr, targets[k], 0, 4 * s.length));
     this.pending = true;

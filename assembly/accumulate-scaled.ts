@@ -1,16 +1,16 @@
 import { CrossMode } from "./cross-mode";
 import { Square, Abs, Pow, Max, combine } from "./inline/terms";
-import { ByLane, ByOne } from "./inline/scaling";
+import { TimesLane, TimesOne } from "./inline/scaling";
 import { addEach } from "./inline/add-each";
 import { sumRun } from "./inline/sum-run";
 
-// scale and accumulate fused into one pass over a view (w, outer, outerStride, count, inner):
-//   w(o,i,j) = f32(w(o,i,j) * s_f32[i])            (the f32 multiply of `scale`, bit for bit)
-//   acc_f64[idx] += |w(o,i,j)|^p                   (of the new value, promoted to f64 first;
-//                                                   p == Infinity: acc = max(acc, |w|), ./inline/terms.ts)
+// Weighted sums under pending scales (deferred scales), read only, over a view (w, outer, outerStride, count, inner):
+//   x = f32(w(o,i,j) * s_f32[i])                   (the f32 multiply of `scale`, bit for bit; nothing stored)
+//   acc_f64[idx] += |x|^p                          (x promoted to f64 first;
+//                                                   p == Infinity: acc = max(acc, |x|), ./inline/terms.ts)
 //   idx = (o / a) % b (Outer),  (j / a) % b (Inner),  (i / a) % b (Unit)   (a >= 1, b >= 1; ./cross-mode.ts)
-// Outer and Inner sum the units of another view of the same tensor (src/engine/fusion.ts); Unit with
-// a = 1, b = count sums the view's own units, ready for its group's next step.
+// Outer and Inner sum the units of another view of the same tensor (src/engine/deferral.ts); Unit with
+// a = 1, b = count sums the view's own units.
 
 /** s_f32[i] */
 // @ts-ignore: decorator
@@ -26,7 +26,7 @@ import { sumRun } from "./inline/sum-run";
 }
 
 /**
- * Outer: per row o, the sum of the row's new terms, then one acc update per row. inner == 1 vectorises
+ * Outer: per row o, the sum of the row's terms, then one acc update per row. inner == 1 vectorises
  * across units with s[i..i+3]; inner > 1 splats s[i] and vectorises along each unit's run.
  */
 function rows<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, s: usize, acc: usize, p: f64, a: i32, b: i32): void {
@@ -35,8 +35,8 @@ function rows<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32,
   for (let o: i32 = 0; o < outer; o++) {
     const row = w + <usize>o * rowBytes;
     let sum: f64 = 0;
-    if (inner == 1) sum = sumRun<M, ByLane>(row, count, 0, s, p);
-    else for (let i: i32 = 0; i < count; i++) sum = combine<M>(sum, sumRun<M, ByOne>(row + <usize>i * runBytes, inner, factor(s, i), 0, p));
+    if (inner == 1) sum = sumRun<M, TimesLane>(row, count, 0, s, p);
+    else for (let i: i32 = 0; i < count; i++) sum = combine<M>(sum, sumRun<M, TimesOne>(row + <usize>i * runBytes, inner, factor(s, i), 0, p));
     addAt<M>(acc, (o / a) % b, sum);
   }
 }
@@ -64,9 +64,9 @@ function units<M, C>(w: usize, outer: i32, outerStride: i32, count: i32, inner: 
         const c = u + (<usize>j0 << 2);
         const n = min(chunk, inner - j0);
         if (idof<C>() == idof<AcrossAcc>()) {
-          addEach<M, ByOne>(c, n, f, 0, acc, p, true);
+          addEach<M, TimesOne>(c, n, f, 0, acc, p, true);
         } else {
-          addAt<M>(acc, y, sumRun<M, ByOne>(c, n, f, 0, p));
+          addAt<M>(acc, y, sumRun<M, TimesOne>(c, n, f, 0, p));
           if (++y == b) y = 0;
         }
       }
@@ -83,10 +83,10 @@ function ownUnits<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: 
     const row = w + <usize>o * rowBytes;
     let i: i32 = 0;
     if (contiguous) {
-      addEach<M, ByLane>(row, count, 0, s, acc, p, false);
+      addEach<M, TimesLane>(row, count, 0, s, acc, p, false);
       i = count;
     }
-    for (; i < count; i++) addAt<M>(acc, (i / a) % b, sumRun<M, ByOne>(row + <usize>i * runBytes, inner, factor(s, i), 0, p));
+    for (; i < count; i++) addAt<M>(acc, (i / a) % b, sumRun<M, TimesOne>(row + <usize>i * runBytes, inner, factor(s, i), 0, p));
   }
 }
 
@@ -99,7 +99,7 @@ function run<M>(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, 
   else units<M, AlongChunks>(w, outer, outerStride, count, inner, s, acc, p, a, b);
 }
 
-export function scaleAccumulate(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, s: usize, acc: usize, p: f64, mode: i32, a: i32, b: i32): void {
+export function accumulateScaled(w: usize, outer: i32, outerStride: i32, count: i32, inner: i32, s: usize, acc: usize, p: f64, mode: i32, a: i32, b: i32): void {
   if (outer <= 0 || count <= 0 || inner <= 0) return;
   if (p == 2) run<Square>(w, outer, outerStride, count, inner, s, acc, p, mode, a, b);
   else if (p == 1) run<Abs>(w, outer, outerStride, count, inner, s, acc, p, mode, a, b);
