@@ -7,7 +7,8 @@
 //   logSigma[i] = n, sigma[i] = f32(e^n), sigmaInv[i] = f32(e^-n), d[i] = f32(e^(n-u)), dInv[i] = f32(e^(u-n))
 //   energy = sum_i e^(pn) Af[i] + e^(-pn) Bf[i]   (0 for p == Infinity)
 // Logs, not the ratio B / A: no quotient overflows. A value outside the f32 range is stored as
-// Inf / 0, so the host sees the overflow.
+// Inf / 0, so the host sees the overflow. ln and exp are ./exp-log.ts (no lookup tables).
+import { exp, ln } from "./exp-log";
 
 /** f64 at block h, unit i of sums */
 // @ts-ignore: decorator
@@ -22,7 +23,7 @@
 
 export function solve(sums: usize, count: i32, p: f64, c: f64, omega: f64, logSigma: usize, sigma: usize, sigmaInv: usize, d: usize, dInv: usize, energy: usize): void {
   const e = p == Infinity ? 0.5 : 1 / (2 * p);
-  const h = Math.log(c) / 2;
+  const h = ln(c) / 2;
   let en: f64 = 0;
   for (let i: i32 = 0; i < count; i++) {
     const af = sum(sums, count, 0, i);
@@ -33,16 +34,16 @@ export function solve(sums: usize, count: i32, p: f64, c: f64, omega: f64, logSi
     const u = load<f64>(at);
     let t = u;
     if (A > 0 && B > 0) {
-      const x = e * (Math.log(B) - Math.log(A)) - h;
+      const x = e * (ln(B) - ln(A)) - h;
       if (isFinite(x)) t = x;
     }
     const n = omega == 1 ? t : u + omega * (t - u);
     store<f64>(at, n);
-    put(sigma, i, Math.exp(n));
-    put(sigmaInv, i, Math.exp(-n));
-    put(d, i, Math.exp(n - u));
-    put(dInv, i, Math.exp(u - n));
-    if (p != Infinity) en += Math.exp(p * n) * af + Math.exp(-p * n) * bf;
+    put(sigma, i, exp(n));
+    put(sigmaInv, i, exp(-n));
+    put(d, i, exp(n - u));
+    put(dInv, i, exp(u - n));
+    if (p != Infinity) en += exp(p * n) * af + exp(-p * n) * bf;
   }
   store<f64>(energy, en);
 }

@@ -21,7 +21,10 @@ import { gzipSync } from 'node:zlib';
 // the network once, the instance pool and the memory checks added 2.9 KB gzipped to the browser entry.
 // 33 KB until issue 12: range equalisation (p = Infinity: max kernels in both Wasm builds and the JS
 // backend, its stopping rule), the layer-norm and conv2d-transpose kinds and the geometry tables added 2.4 KB.
-const CORE_BUDGET_BYTES = 36 * 1024;
+// 36 KB until issue 13: the read-only cycle (the deferral plan, three schedules, materialise, energy from the
+// group steps), the convergence loop with SOR, and the Wasm's solve on f64 log scales (its own table-free
+// ln / exp: AssemblyScript's Math.log / Math.exp would add 3.8 KB more) and scaleBoth added 2.7 KB.
+const CORE_BUDGET_BYTES = 40 * 1024;
 const LIBRARY_ENTRIES = { index: 'src/index.ts', tfjs: 'src/tfjs/index.ts', webgpu: 'src/webgpu.ts', 'model-io': 'src/model-io.ts', onnx: 'src/onnx.ts' };
 const WASM_ENTRIES = { index: 'src/index.ts', tfjs: 'src/tfjs/index.ts' };
 

@@ -1,6 +1,6 @@
 // The p = Infinity (max-reduction) kernels of every backend against naive code. A max is exact, so
 // every comparison here is bit for bit: against the naive result and between backends (but for
-// solve's f64 log scales, which are logs: within 1e-15).
+// solve's f64 log scales, which are logs: within 4e-15).
 import { describe, expect, it } from 'vitest';
 import type { BackendName, Kernels } from '../../src/engine/backend.js';
 import { make, Mem, misalign, placeFused } from '../helpers/kernel-memory.js';
@@ -107,7 +107,7 @@ describe.each(KINDS)('%s max kernels (p = Infinity)', (kind) => {
     // logSigma: t = (log B - log A) / 2 - log(1.2) / 2 = k ln 2 up to the f64 rounding of the logs; dead units keep u exactly.
     const logSigma = mem.f64(mem.base + 2048, 5);
     for (let i = 0; i < 5; i++) {
-      if (live(i)) expect(Math.abs(logSigma[i] - ks[i] * Math.LN2), `unit ${i}`).toBeLessThanOrEqual(1e-15);
+      if (live(i)) expect(Math.abs(logSigma[i] - ks[i] * Math.LN2), `unit ${i}`).toBeLessThanOrEqual(4e-15);
       else expect(logSigma[i], `unit ${i}`).toBe(u[i]);
     }
     expect(mem.f64(mem.base + 4096, 1)[0]).toBe(0);

@@ -44,8 +44,8 @@ function runSolve(mem: Mem, ptrs: number[], sums: Float64Array, n: number, p: nu
 /**
  * got against naiveSolve. 'js' runs the same V8 Math.log / exp: every output bit for bit. AssemblyScript's
  * Math.log / exp differ from V8's in the last f64 bit now and then, so on Wasm: f32 outputs within
- * 1 f32 ulp (a want of Inf, 0 or NaN exactly), logSigma within 1e-15 of the size of the terms of
- * n = u + omega (t - u) (n itself may cancel to near 0), the energy within 1e-15 relative.
+ * 1 f32 ulp (a want of Inf, 0 or NaN exactly), logSigma within 4e-15 of the size of the terms of
+ * n = u + omega (t - u) (n itself may cancel to near 0), the energy within 1e-14 relative (assembly/exp-log.ts is within a few ulps, not correctly rounded).
  * A dead unit's logSigma is u exactly everywhere (its scale is NaN, no tolerance).
  */
 function expectSolve(kind: BackendName, got: Solved, sums: Float64Array, n: number, p: number, c: number, omega: number, u: Float64Array): Solved {
@@ -64,10 +64,10 @@ function expectSolve(kind: BackendName, got: Solved, sums: Float64Array, n: numb
     const B = sums[n + i] + sums[3 * n + i];
     const size = Math.abs(u[i]) + Math.abs(omega) * (Math.abs(u[i]) + e * (Math.abs(Math.log(A)) + Math.abs(Math.log(B))) + Math.abs(Math.log(c)) / 2);
     const [g, w] = [got.logSigma[i], want.logSigma[i]];
-    if (!Object.is(g, w) && !(kind !== 'js' && Math.abs(g - w) <= 1e-15 * size)) throw new Error(`logSigma[${i}]: got ${g}, want ${w}`);
+    if (!Object.is(g, w) && !(kind !== 'js' && Math.abs(g - w) <= 4e-15 * size)) throw new Error(`logSigma[${i}]: got ${g}, want ${w}`);
   }
   if (kind === 'js') expect(got.energy, 'energy').toBe(want.energy);
-  else expectClose([got.energy], [want.energy], 1e-15);
+  else expectClose([got.energy], [want.energy], 1e-14);
   if (p === Infinity) expect(got.energy, 'energy').toBe(0);
   return want;
 }

@@ -175,7 +175,7 @@ describe.each(KINDS)('%s backend: the whole 4 GiB address space', (kind) => {
       // solve, p = 2, omega = 1: logSigma = t = (log B - log A) / 4 - log(c) / 2 (sums [Af | Bf | Ao | Bo]),
       // sigma = f32(e^t), d = f32(e^(t - u)). 'js' runs naiveSolve's V8 Math.log / exp: the same bits;
       // AssemblyScript's may differ in the last f64 bit: f32 within 2^-23 relative (1 ulp), logSigma
-      // (|terms| < 2) within 1e-15 absolute.
+      // (|terms| < 2) within 4e-15 absolute.
       const n = 9;
       const sums = Float64Array.from({ length: 4 * n }, () => 0.5 + rng());
       const u = Float64Array.from({ length: n }, () => rng() - 0.5);
@@ -190,8 +190,8 @@ describe.each(KINDS)('%s backend: the whole 4 GiB address space', (kind) => {
       }
       const logSigma = getF64(b, lp, n);
       if (kind === 'js') expect(Array.from(logSigma)).toEqual(Array.from(want.logSigma));
-      else logSigma.forEach((x, i) => expect(Math.abs(x - want.logSigma[i])).toBeLessThanOrEqual(1e-15));
-      expectRel(getF64(b, ep, 1), [want.energy], kind === 'js' ? 0 : 1e-15);
+      else logSigma.forEach((x, i) => expect(Math.abs(x - want.logSigma[i])).toBeLessThanOrEqual(4e-15));
+      expectRel(getF64(b, ep, 1), [want.energy], kind === 'js' ? 0 : 1e-14);
     }
     b.dispose();
   });

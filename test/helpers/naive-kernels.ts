@@ -33,30 +33,6 @@ export function naiveScale(t: Float32Array, v: ViewSpec, s: Float32Array): Float
   return out;
 }
 
-/** acc[idx] += |w'|^p over the view, w' = naiveScale(...), idx = (o / a) % b (mode 0) or (j / a) % b (mode 1). */
-export function naiveScaleAccumulate(
-  t: Float32Array,
-  v: ViewSpec,
-  s: Float32Array,
-  acc: Float64Array,
-  p: number,
-  mode: number,
-  a: number,
-  b: number,
-): { t: Float32Array; acc: Float64Array; hits: Int32Array } {
-  const w = naiveScale(t, v, s);
-  const out = acc.slice();
-  const hits = new Int32Array(acc.length);
-  for (let o = 0; o < v.outer; o++)
-    for (let i = 0; i < v.count; i++)
-      for (let j = 0; j < v.inner; j++) {
-        const idx = Math.floor((mode === 0 ? o : mode === 1 ? j : i) / a) % b;
-        out[idx] += term(w[v.start + o * v.outerStride + i * v.inner + j], p);
-        hits[idx]++;
-      }
-  return { t: w, acc: out, hits };
-}
-
 /** accumulateScaled: acc[idx] += |f32(w * s[i])|^p over the view (max for p = Infinity); the tensor is not changed. */
 export function naiveAccumulateScaled(
   t: Float32Array,
