@@ -116,6 +116,24 @@ describe.each(KINDS)('%s backend: solve', (kind) => {
         }
   });
 
+  it('solve: sums across the whole f64 range, subnormals included (the table-free ln / exp of assembly/exp-log.ts)', async () => {
+    const mem = new Mem(await make(kind));
+    const rng = mulberry32(96);
+    // A and B from the smallest subnormal to near the f64 maximum, in every pairing.
+    const edges = [5e-324, 3e-310, 2.2250738585072014e-308, 1e-200, 1e-30, 0.5, 1, 1.5, 2, 1e30, 1e200, 1.7e308];
+    const n = edges.length * edges.length;
+    const ptrs = solvePointers(mem, kind, rng, n);
+    const sums = new Float64Array(4 * n);
+    edges.forEach((a, i) => edges.forEach((b, j) => { sums[i * edges.length + j] = a; sums[n + i * edges.length + j] = b; }));
+    for (const p of [1, 2, 0.5, Infinity])
+      for (const c of [1, 1e-300, 1e300])
+        labelled(`p ${p} c ${c}`, () => {
+          const u = new Float64Array(n);
+          const got = runSolve(mem, ptrs, sums, n, p, c, 1, u);
+          expectSolve(kind, got, sums, n, p, c, 1, u);
+        });
+  });
+
   it('solve: omega 1 sets logSigma to t whatever the old u; any other omega gives u + omega (t - u) bit for bit', async () => {
     const mem = new Mem(await make(kind));
     const rng = mulberry32(98);
