@@ -1,7 +1,7 @@
 import { CrossMode } from "./cross-mode";
 import { Square, Abs, Pow, Max, combine } from "./inline/terms";
 import { TimesLane, TimesOne } from "./inline/scaling";
-import { addEach } from "./inline/add-each";
+import { addEach, addEachPair } from "./inline/add-each";
 import { sumRun } from "./inline/sum-run";
 
 // Weighted sums under pending scales (deferred scales), read only, over a view (w, outer, outerStride, count, inner):
@@ -57,7 +57,19 @@ function units<M, C>(w: usize, outer: i32, outerStride: i32, count: i32, inner: 
   const chunk = idof<C>() == idof<AcrossAcc>() ? b : a;
   for (let o: i32 = 0; o < outer; o++) {
     let u = w + <usize>o * rowBytes;
-    for (let i: i32 = 0; i < count; i++, u += runBytes) {
+    let i: i32 = 0;
+    if (idof<C>() == idof<AcrossAcc>()) {
+      // Two unit runs per sweep of the accumulators: the same adds in the same order, half the acc traffic.
+      for (; i + 1 < count; i += 2, u += runBytes << 1) {
+        const f1 = factor(s, i);
+        const f2 = factor(s, i + 1);
+        for (let j0: i32 = 0; j0 < inner; j0 += chunk) {
+          const c = u + (<usize>j0 << 2);
+          addEachPair<M, TimesOne>(c, c + runBytes, min(chunk, inner - j0), f1, f2, acc, p);
+        }
+      }
+    }
+    for (; i < count; i++, u += runBytes) {
       const f = factor(s, i);
       let y: i32 = 0;
       for (let j0: i32 = 0; j0 < inner; j0 += chunk) {
