@@ -218,7 +218,7 @@ export class ENorm {
    * pending. If any value is not finite, throws E_OVERFLOW naming the tensor and writes nothing.
    */
   download(): void {
-    const { k } = this.host('download');
+    this.host('download');
     checkArrays(this.plan, this.lengths, 'download()');
     if (this.pending) this.materialise();
     else this.plan.tensors.forEach((_, i) => this.scan(i));
@@ -271,7 +271,6 @@ export class ENorm {
     const { k } = this;
     let bad: { tensor: number; slot: number } | null = null;
     for (const s of this.schedules.materialise) {
-      if (s.op !== 'scaleBoth') continue;
       const flag = k.scaleBoth(s.w, s.outer, s.outerStride, s.count, s.inner, s.s, s.g, s.a, s.b);
       if (flag === 1 && !bad) bad = { tensor: s.tensor, slot: s.slot };
     }
@@ -291,7 +290,6 @@ export class ENorm {
         case 'zero': k.zero(s.ptr, s.bytes); break;
         case 'fill': k.fill(s.ptr, s.n, s.x); break;
         case 'copy': k.copy(s.dst, s.src, s.bytes); break;
-        case 'scaleBoth': k.scaleBoth(s.w, s.outer, s.outerStride, s.count, s.inner, s.s, s.g, s.a, s.b); break;
         case 'recordScales': this.recordScales(s.group); break;
       }
     }
@@ -362,7 +360,7 @@ export class ENorm {
       const f64 = new Float64Array(f32.buffer, this.at + this.layout.energies, this.plan.groups.length);
       for (let g = 0; g < f64.length; g++) e += f64[g];
       // Cost tensors in no group never change.
-      this.plan.tensors.forEach((t, i) => { if (t.cost && this.schedules.untouched.includes(i)) e += k.energy(this.tensorPointers[i], this.lengths[i], p); });
+      for (const i of this.schedules.untouched) if (this.plan.tensors[i].cost) e += k.energy(this.tensorPointers[i], this.lengths[i], p);
       return e;
     }
     this.materialise();

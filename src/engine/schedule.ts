@@ -34,15 +34,16 @@ export type Step =
   /** omega is the engine's at replay (ENorm.cycle's argument). */
   | { op: 'solve'; sums: number; size: number; p: number; c: number; logSigma: number; sigma: number; sigmaInv: number; d: number; dInv: number; energy: number }
   | ({ op: 'scale'; s: number } & Shape)
-  /** Materialise plan tensor `tensor` (slot 0) or its companion slot - 1. */
-  | ({ op: 'scaleBoth'; s: number; g: number; a: number; b: number; tensor: number; slot: number } & Shape)
-  /** max |log d| of group g's step (host engines only: the host reads d). */
+  /** max |log d| of group g's step (host engines only: the host reads log sigma). */
   | { op: 'recordScales'; group: number };
+
+/** One materialising pass (`scaleBoth`) over plan tensor `tensor` (slot 0) or its companion slot - 1. */
+export type MaterialiseStep = { s: number; g: number; a: number; b: number; tensor: number; slot: number } & Shape;
 
 export interface Schedules {
   fresh: Step[];
   cycle: Step[];
-  materialise: Step[];
+  materialise: MaterialiseStep[];
   /** Whether the energy after a cycle is the sum of the groups' energies (Deferral.free). */
   freeEnergy: boolean;
   /** Plan tensors the engine rescales that no materialising pass checks (eager ones): scanned after it. */
@@ -58,7 +59,7 @@ export interface ScheduleInput {
   base: number;
   p: number;
   c: number;
-  /** Add a recordScales step after each group (the host can read d). */
+  /** Add a recordScales step after each group (the host can read log sigma). */
   recordScales: boolean;
 }
 
@@ -130,11 +131,13 @@ function compileFresh({ plan, layout, p }: ScheduleInput, { keeping }: Deferral,
  */
 function compileCycle({ plan, p, c, recordScales }: ScheduleInput, deferral: Deferral, at: Pointers): Step[] {
   const { keeping, finalView } = deferral;
+  // Groups with constant sums of single-view tensors in their base block (one pass over the tensors).
+  const hasBase = new Array<boolean>(plan.groups.length).fill(false);
+  for (const k of keeping) if (k.kind === 'single' && k.touch.inCost) hasBase[k.touch.group] = true;
   const steps: Step[] = [];
   plan.groups.forEach((g, gi) => {
     const sums = at.sums(gi);
-    const hasBase = keeping.some((k) => k.kind === 'single' && k.touch.group === gi && k.touch.inCost);
-    if (hasBase) {
+    if (hasBase[gi]) {
       steps.push({ op: 'copy', dst: sums, src: at.base(gi), bytes: 16 * g.size });
       steps.push({ op: 'zero', ptr: sums + 16 * g.size, bytes: 16 * g.size });
     } else {
@@ -181,8 +184,8 @@ function compileCycle({ plan, p, c, recordScales }: ScheduleInput, deferral: Def
 }
 
 /** W := W * sigma (* sigma') for every deferred tensor, and its companions by the inverses. */
-function compileMaterialise({ plan }: ScheduleInput, { keeping }: Deferral, at: Pointers): Step[] {
-  const steps: Step[] = [];
+function compileMaterialise({ plan }: ScheduleInput, { keeping }: Deferral, at: Pointers): MaterialiseStep[] {
+  const steps: MaterialiseStep[] = [];
   keeping.forEach((k, t) => {
     if (k.kind !== 'single' && k.kind !== 'pair') return;
     // Walk `u` (own factor s[i]) with the second factor g[(o / a) % b]: the partner's, or the one 1.0.
@@ -194,7 +197,6 @@ function compileMaterialise({ plan }: ScheduleInput, { keeping }: Deferral, at: 
     for (let j = 0; j < slots; j++) {
       const inverse = j > 0;
       steps.push({
-        op: 'scaleBoth',
         ...at.shape(u.view, at.array(t, j)),
         s: at.factor(u, inverse),
         g: second ? at.factor(second.x, inverse) : at.ones,
