@@ -64,6 +64,26 @@ describe('enorm balance', () => {
     expect(w0.some((v, i) => Math.abs(v - w1[i]) > 1e-3)).toBe(true);
   });
 
+  it('--stop-on and --omega reach balance: the report says which rule and factor ran', async () => {
+    const run = async (...flags: string[]) => {
+      const outDir = await mkdtemp(join(tmpdir(), 'enorm-out-'));
+      const { code, out } = await cli(['balance', MODEL, '-o', outDir, '--json', '--backend', 'js', '--samples', '4', ...flags]);
+      expect(code).toBe(0);
+      return JSON.parse(out) as CliReport;
+    };
+    const plain = await run('--omega', '1', '--stop-on', 'energy', '--tolerance', '1e-4');
+    expect(plain.options).toMatchObject({ stopOn: 'energy', omega: 1, tolerance: 1e-4 });
+    expect(plain.omega).toBe(1);
+    const relaxed = await run('--omega', '1.5', '--max-cycles', '12');
+    expect(relaxed.options).toMatchObject({ stopOn: 'fixed-point', omega: 1.5 });
+    expect(relaxed.omega).toBe(1.5);
+    const auto = await run();
+    expect(auto.options).toMatchObject({ stopOn: 'fixed-point', omega: 'auto' });
+    expect(auto.converged).toBe(true);
+    expect(auto.distance).not.toBeNull();
+    expect(auto.distance!).toBeLessThanOrEqual(1e-6);
+  });
+
   it('--json prints the full report with options', async () => {
     const outDir = await mkdtemp(join(tmpdir(), 'enorm-out-'));
     const { code, out } = await cli(['balance', MODEL, '-o', outDir, '--json', '--c', '1.2', '--p', '1', '--max-cycles', '3', '--include-biases', '--backend', 'js', '--samples', '8']);
@@ -111,6 +131,8 @@ describe('enorm balance', () => {
     { args: ['balance', MODEL], message: /required option '-o, --out <dir>'/ },
     { args: ['balance', MODEL, '-o', 'x', '--c', '-1'], message: /c must be a number > 0/ },
     { args: ['balance', MODEL, '-o', 'x', '--max-cycles', '2.5'], message: /max-cycles must be a whole number/ },
+    ...['2', '0', '-0.5', 'fast', '', '1e', '0x1'].map((w) => ({ args: ['balance', MODEL, '-o', 'x', '--omega', w], message: /omega must be 'auto' or a number in \(0, 2\)/ })),
+    { args: ['balance', MODEL, '-o', 'x', '--stop-on', 'scales'], message: /--stop-on/ },
     { args: ['frobnicate'], message: /unknown command/ },
     { args: [], message: /Usage: enorm/ },
   ])('usage error $args -> exit 2', async ({ args, message }) => {
