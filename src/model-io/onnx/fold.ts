@@ -12,6 +12,7 @@
 import protobuf from 'protobufjs/minimal.js';
 import { ENormError } from '../../errors.js';
 import { quote } from '../text.js';
+import { attr, float } from './attributes.js';
 import { graphFacts, type GraphFacts } from './graph.js';
 import { encodeOnnxModel, readOnnxModel, type OnnxModel } from './index.js';
 import { DataType, F } from './schema.js';
@@ -22,8 +23,6 @@ const { Writer } = protobuf;
 type Edit = Span & { bytes: Uint8Array };
 
 interface Fold { bn: WireNode; producer: WireNode; scale: Float32Array; shift: Float32Array; bias?: { tensor: WireTensor; payload: Payload } }
-
-const attr = (n: WireNode, name: string) => n.attributes.find((a) => a.name === name);
 
 /** A float32 initializer that only `uses` readers read, stored in the model file: its tensor and payload. */
 function ownFloat(facts: GraphFacts, name: string | undefined, uses = 1): { tensor: WireTensor; payload: Payload } | undefined {
@@ -38,7 +37,7 @@ function bnParams(bytes: Uint8Array, facts: GraphFacts, bn: WireNode): { scale: 
   const vals = [g, b, m, v].map((t) => { const c = t ? facts.constants.get(t)?.tensor : undefined; return c && c.dataType === DataType.FLOAT ? readValues(bytes, c) : undefined; });
   if (vals.some((x) => !x || x.length !== vals[0]?.length)) return undefined;
   const [gamma, beta, mean, variance] = vals as number[][];
-  const eps = attr(bn, 'epsilon')?.f ?? 1e-5;
+  const eps = float(bn, 'epsilon', 1e-5);
   const scale = Float32Array.from(gamma, (gm, c) => gm / Math.sqrt(variance[c] + eps));
   // BN(y) = s y + (beta - s mean)
   const shift = Float32Array.from(beta, (bt, c) => bt - scale[c] * mean[c]);

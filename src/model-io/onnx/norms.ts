@@ -8,7 +8,7 @@
  * gamma and beta change (they carry the features' scale); the layer before keeps scale 1
  * (compile.ts pins it). Any other axis, rank or operand is cut, so the function is always kept.
  */
-import { float, int, ints, isOp, type Op } from './attributes.js';
+import { epsilon, int, ints, isOp, type Op } from './attributes.js';
 import type { Builder } from './build.js';
 import type { WireNode } from './wire.js';
 
@@ -45,7 +45,7 @@ export const layerNormalization: Op = (b, n, k) => {
   if (n.outputs.slice(1).some((o) => o !== '')) return b.cut(k, 'LayerNormalization whose Mean or InvStdDev output is used is not rescaled');
   const problem = affineProblem(b, x, scale, bias || undefined);
   if (problem) return b.cut(k, `LayerNormalization ${problem}`);
-  addLayerNorm(b, k, x, n.outputs[0], float(n, 'epsilon', 1e-5), scale, bias || undefined);
+  addLayerNorm(b, k, x, n.outputs[0], epsilon(n, k), scale, bias || undefined);
 };
 
 /** The node that alone reads tensor `t` (read `uses` times, no graph output), or undefined. */

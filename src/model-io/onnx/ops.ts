@@ -14,7 +14,7 @@
 import { WEIGHT_LAYOUTS, type BarrierActivation, type Layer, type Padding } from '../../network/layers.js';
 import { shapeText } from '../shared.js';
 import { quote } from '../text.js';
-import { attr, float, int, ints, type Op } from './attributes.js';
+import { attr, epsilon, float, int, ints, type Op } from './attributes.js';
 import type { Builder } from './build.js';
 import { layerNormalization, reduceMean } from './norms.js';
 import type { WireNode } from './wire.js';
@@ -199,7 +199,7 @@ const batchNorm: Op = (b, n, k) => {
   }
   const stats = b.claim(mean, n.outputs[0], 'gamma', k).data;
   const vars = b.claim(variance, n.outputs[0], 'gamma', k).data;
-  const layer = { kind: 'batch-norm', inputs: [b.source(n.inputs[0])], mean: stats, variance: vars, epsilon: float(n, 'epsilon', 1e-5) } as Layer;
+  const layer = { kind: 'batch-norm', inputs: [b.source(n.inputs[0])], mean: stats, variance: vars, epsilon: epsilon(n, k) } as Layer;
   b.weighted(k, layer, n.outputs[0], [{ role: 'gamma', name: scale }, { role: 'beta', name: beta }]);
 };
 

@@ -9,9 +9,10 @@ import { balance } from '../../../src/index.js';
 import type { Layer } from '../../../src/network/layers.js';
 import { readOnnxModel, writeOnnxModel } from '../../../src/model-io/onnx/index.js';
 import {
-  buildOnnx, convTransposeNet, decomposedLayerNorm, init, layerNormConstants, torchLayerNormMlp, type LayerNormStyle, type ModelSpec, type NodeSpec,
+  buildOnnx, convTransposeNet, decomposedLayerNorm, init, layerNormConstants, torchConvNet, torchLayerNormMlp, type LayerNormStyle, type ModelSpec, type NodeSpec,
 } from '../../helpers/onnx-builder.js';
 import { bytesOutside, patchedRanges, relativeDeviation, run } from '../../helpers/onnx-run.js';
+import { throwsENormError } from '../../helpers/errors.js';
 
 /** Read, balance, write, run both files: same outputs, lower energy, only the rescaled payloads changed. */
 async function balanced(spec: ModelSpec, shape: number[]) {
@@ -62,6 +63,20 @@ describe('LayerNormalization and the decomposed layer norm', () => {
     // The Gemm before the norm keeps scale 1: its tensors are not touched.
     expect(changed('fc1.weight')).toBe(false);
     expect(changed('fc2.weight')).toBe(true);
+  });
+
+  it('a negative or non-finite epsilon (LayerNormalization, BatchNormalization) is E_MODEL naming the node', () => {
+    for (const eps of [-1e-5, NaN, Infinity]) {
+      const ln = torchLayerNormMlp('op');
+      ln.nodes[1].attrs = { ...ln.nodes[1].attrs, epsilon: { f: eps } };
+      const conv = torchConvNet();
+      conv.nodes[1].attrs = { epsilon: { f: eps } };
+      for (const [spec, op] of [[ln, 'LayerNormalization'], [conv, 'BatchNormalization']] as const) {
+        const err = throwsENormError(() => readOnnxModel(buildOnnx(spec).bytes));
+        expect(err.code).toBe('E_MODEL');
+        expect(err.message).toMatch(new RegExp(`^ONNX node '.*' \\('${op}'\\): epsilon must be a finite number >= 0`));
+      }
+    }
   });
 
   it('LayerNormalization over axis 1 of [N, F] is the same layer-norm', () => {
