@@ -29,7 +29,13 @@ export function ln(x: f64): f64 {
   }
   const s = (m - 1) / (m + 1);
   const z = s * s;
-  const series = z * (1.0 / 3 + z * (1.0 / 5 + z * (1.0 / 7 + z * (1.0 / 9 + z * (1.0 / 11 + z * (1.0 / 13 + z * (1.0 / 15 + z * (1.0 / 17 + z * (1.0 / 19 + z * (1.0 / 21))))))))));
+  // 1/3 + z/5 + ... + z^9/21 in Estrin's order (pairs, then powers z^2, z^4, z^8): a chain of four
+  // multiply-adds, not ten, so that the units of a `solve` loop overlap.
+  const z2 = z * z;
+  const z4 = z2 * z2;
+  const b0 = (1.0 / 3 + z * (1.0 / 5)) + z2 * (1.0 / 7 + z * (1.0 / 9));
+  const b1 = (1.0 / 11 + z * (1.0 / 13)) + z2 * (1.0 / 15 + z * (1.0 / 17));
+  const series = z * ((b0 + z4 * b1) + z4 * z4 * (1.0 / 19 + z * (1.0 / 21)));
   const f = <f64>k;
   return f * LN2_HI + (f * LN2_LO + 2 * s + 2 * s * series);
 }
@@ -45,8 +51,12 @@ export function exp(x: f64): f64 {
   if (x < -745.1332191019412) return 0;
   const kf = Math.round(x * INV_LN2);
   const r = x - kf * LN2_HI - kf * LN2_LO;
-  let p = 1 + r * (1 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040
-    + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (1.0 / 479001600 + r * (1.0 / 6227020800)))))))))))));
+  // sum_{k <= 13} r^k / k! in Estrin's order, as in ln.
+  const r2 = r * r;
+  const r4 = r2 * r2;
+  const c0 = (1 + r) + r2 * (1.0 / 2 + r * (1.0 / 6)) + r4 * ((1.0 / 24 + r * (1.0 / 120)) + r2 * (1.0 / 720 + r * (1.0 / 5040)));
+  const c1 = (1.0 / 40320 + r * (1.0 / 362880)) + r2 * (1.0 / 3628800 + r * (1.0 / 39916800)) + r4 * (1.0 / 479001600 + r * (1.0 / 6227020800));
+  let p = c0 + r4 * r4 * c1;
   let k = <i32>kf;
   if (k > 1023) {
     p *= 8.98846567431158e307; // 2^1023

@@ -225,7 +225,7 @@ export function createJsBackend(): Backend {
     },
 
     solve(sums, count, p, c, omega, logSigma, sigma, sigmaInv, d, dInv, energy) {
-      // Same f64 formula as assembly/solve.ts (engine/backend.ts has the spec).
+      // Same f64 formula as assembly/solve.ts, three transcendentals per unit (engine/backend.ts has the spec).
       const m = f32;
       const a64 = f64;
       const q0 = sums >>> 3;
@@ -242,16 +242,22 @@ export function createJsBackend(): Backend {
         const u = a64[l0 + i];
         let t = u;
         if (A > 0 && B > 0) {
-          const x = e * (Math.log(B) - Math.log(A)) - h;
+          const r = B / A;
+          const x = e * (r >= 2.2250738585072014e-308 && r < Infinity ? Math.log(r) : Math.log(B) - Math.log(A)) - h;
           if (Number.isFinite(x)) t = x;
         }
         const n = omega === 1 ? t : u + omega * (t - u);
         a64[l0 + i] = n;
-        m[is + i] = Math.exp(n);
-        m[iv + i] = Math.exp(-n);
-        m[id + i] = Math.exp(n - u);
-        m[ii + i] = Math.exp(u - n);
-        if (p !== Infinity) en += Math.exp(p * n) * af + Math.exp(-p * n) * bf;
+        const E = Math.exp(n);
+        const D = Math.exp(n - u);
+        m[is + i] = E;
+        m[iv + i] = 1 / E;
+        m[id + i] = D;
+        m[ii + i] = 1 / D;
+        if (p !== Infinity) {
+          const P = p === 2 ? E * E : p === 1 ? E : Math.exp(p * n);
+          en += P * af + bf / P;
+        }
       }
       a64[energy >>> 3] = en;
     },

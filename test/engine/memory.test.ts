@@ -184,14 +184,11 @@ describe.each(KINDS)('%s backend: the whole 4 GiB address space', (kind) => {
       put(b, lp, u);
       k.solve(at, n, 2, 1.2, 1, lp, at + 512, at + 640, at + 768, at + 896, ep);
       const want = naiveSolve(sums, n, 2, 1.2, 1, u);
-      for (const [ptr, w] of [[512, want.sigma], [640, want.sigmaInv], [768, want.d], [896, want.dInv]] as const) {
-        if (kind === 'js') expectBits(getF32(b, at + ptr, n), w);
-        else expectRel(getF32(b, at + ptr, n), w, 2 ** -23);
-      }
-      const logSigma = getF64(b, lp, n);
-      if (kind === 'js') expect(Array.from(logSigma)).toEqual(Array.from(want.logSigma));
-      else logSigma.forEach((x, i) => expect(Math.abs(x - want.logSigma[i])).toBeLessThanOrEqual(4e-15));
-      expectRel(getF64(b, ep, 1), [want.energy], kind === 'js' ? 0 : 1e-14);
+      // naiveSolve is the spec's formula; every backend computes it with fewer transcendentals
+      // (test/engine/kernels-solve.test.ts has the tolerances), so within them, not bit for bit.
+      for (const [ptr, w] of [[512, want.sigma], [640, want.sigmaInv], [768, want.d], [896, want.dInv]] as const) expectRel(getF32(b, at + ptr, n), w, 2 ** -23);
+      getF64(b, lp, n).forEach((x, i) => expect(Math.abs(x - want.logSigma[i])).toBeLessThanOrEqual(4e-15));
+      expectRel(getF64(b, ep, 1), [want.energy], 1e-14);
     }
     b.dispose();
   });
