@@ -141,13 +141,19 @@ export class ENorm {
    * (an SGD step diverged, say), throws E_NONFINITE naming the tensor; the arrays are not touched.
    */
   upload(): void {
-    const { k, f32 } = this.host('upload');
-    checkArrays(this.plan, this.lengths, 'upload()');
+    this.copyIn('upload()', true);
+  }
+
+  /** upload() with (scan) or without the finiteness scan of each copied array. */
+  private copyIn(action: string, scan: boolean): void {
+    const { k, f32 } = this.host(action.slice(0, -2));
+    checkArrays(this.plan, this.lengths, action);
     this.discardSums();
     this.plan.tensors.forEach((t, i) => {
       this.arrayPointers(i).forEach((ptr, j) => {
         const data = j === 0 ? t.data : t.companions[j - 1];
         f32.set(data, ptr >>> 2);
+        if (!scan) return;
         const bad = k.firstNonFinite(ptr, data.length);
         if (bad >= 0) throw nonFiniteError(t, j, bad, data[bad]);
       });
@@ -222,6 +228,11 @@ export class ENorm {
     checkArrays(this.plan, this.lengths, 'download()');
     if (this.pending) this.materialise();
     else this.plan.tensors.forEach((_, i) => this.scan(i));
+    this.copyOut();
+  }
+
+  /** Engine memory into the network's arrays, checked (finite, lengths) by the caller. */
+  private copyOut(): void {
     const { f32 } = this.host('download');
     this.plan.tensors.forEach((t, i) => {
       const n = this.lengths[i];
@@ -368,11 +379,47 @@ export class ENorm {
     return e;
   }
 
-  /** upload(), cycle(), download(): one ENorm cycle on the network's arrays, e.g. after an SGD step. */
+  /**
+   * upload(), cycle(), download(): one ENorm cycle on the network's arrays, e.g. after an SGD step,
+   * with the same errors and the arrays untouched on any of them. Host engines skip upload()'s
+   * finiteness scan: a NaN / Inf input stays NaN / Inf through the cycle (its units' sums are NaN or
+   * Inf, so they do not move) and through the scaling, so materialise()'s fused check sees it. Only
+   * then are the arrays scanned, to tell E_NONFINITE (an input, upload()'s error) from E_OVERFLOW,
+   * and the cumulative scales and maxScaleChange() are put back as they were before the step.
+   */
   step(): void {
-    this.upload();
-    this.cycle();
-    this.download();
+    if (this.f32 === null) {
+      this.upload();
+      this.cycle();
+      this.download();
+      return;
+    }
+    const totals = this.totals.map((t) => t.slice());
+    const lastChange = this.lastChange;
+    this.copyIn('step()', false);
+    try {
+      this.cycle();
+      this.materialise();
+    } catch (e) {
+      if (!(e instanceof ENormError && e.code === 'E_OVERFLOW')) throw e;
+      totals.forEach((t, g) => this.totals[g].set(t));
+      this.lastChange = lastChange;
+      this.discardSums();
+      this.throwOnNonFiniteInput();
+      throw e;
+    }
+    // download() without its checks: materialise() checked every value, no user code ran since copyIn.
+    this.copyOut();
+  }
+
+  /** upload()'s E_NONFINITE for the first NaN / Inf of the network's arrays, in upload() order, if any. */
+  private throwOnNonFiniteInput(): void {
+    this.plan.tensors.forEach((t, i) => {
+      this.arrayPointers(i).forEach((_, j) => {
+        const data = j === 0 ? t.data : t.companions[j - 1];
+        for (let k = 0; k < data.length; k++) if (!Number.isFinite(data[k])) throw nonFiniteError(t, j, k, data[k]);
+      });
+    });
   }
 
   /** Cumulative scale of every unit since the engine was created (pending ones included). */

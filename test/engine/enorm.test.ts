@@ -161,6 +161,61 @@ describe('robustness', () => {
   });
 });
 
+describe.each(['simd', 'scalar', 'js'] as BackendName[])('%s backend: step() on non-finite input (no separate upload scan)', (backend) => {
+  // step() copies in without scanning and lets materialise()'s fused check find a NaN / Inf; the
+  // error must still be upload()'s E_NONFINITE for an input and E_OVERFLOW only for a real overflow.
+  /** Sets one element of a[i] to x and returns the undo. */
+  const spoilAt = (a: Float32Array, i: number, x: number) => { const was = a[i]; a[i] = x; return () => { a[i] = was; }; };
+  type Arrays = { weight: Float32Array; bias: Float32Array; companions: { weight: Float32Array } };
+  const cases: [string, (net: Network) => () => void, RegExp][] = [
+    // net: dense1, relu1, dense2, relu2, dense3, relu3, dense4
+    ['a NaN hidden weight', (net) => spoilAt((net[2] as unknown as Arrays).weight, 7, NaN), /^layer 'dense2' weight\[7\] is NaN before rescaling/],
+    ['an Inf first-layer weight', (net) => spoilAt((net[0] as unknown as Arrays).weight, 3, -Infinity), /^layer 'dense1' weight\[3\] is -Infinity before rescaling/],
+    ['a NaN in a momentum buffer', (net) => spoilAt((net[4] as unknown as Arrays).companions.weight, 11, NaN), /^layer 'dense3' companion 0 of weight\[11\] is NaN before rescaling/],
+    ['a NaN bias', (net) => spoilAt((net[0] as unknown as Arrays).bias, 2, NaN), /^layer 'dense1' bias\[2\] is NaN before rescaling/],
+  ];
+  it.each(cases)('%s: E_NONFINITE naming it, arrays untouched, scales and maxScaleChange as before; put back, the next step is exact', async (_, spoil, message) => {
+    const make = () => mlp({ sizes: [6, 8, 8, 8, 3], seed: 91, momentum: true });
+    const net = make();
+    const engine = await ENorm.create(net, { backend });
+    engine.step();
+    const scales = engine.scales();
+    const change = engine.maxScaleChange();
+    const undo = spoil(net);
+    const before = snapshot(net);
+    const err = (() => { try { engine.step(); return null; } catch (e) { return e as ENormError; } })();
+    expect(err?.code).toBe('E_NONFINITE');
+    expect(err?.message).toMatch(message);
+    expect(snapshot(net)).toEqual(before);
+    expect(engine.scales()).toEqual(scales);
+    expect(engine.maxScaleChange()).toBe(change);
+    // The value put back, the same engine steps exactly as one that never saw it.
+    const fresh = make();
+    const twin = await ENorm.create(fresh, { backend });
+    twin.step();
+    twin.step();
+    undo();
+    engine.step();
+    expect(snapshot(net)).toEqual(snapshot(fresh));
+    expect(engine.scales()).toEqual(twin.scales());
+    engine.dispose();
+    twin.dispose();
+  });
+
+  it('an overflow on finite input is still E_OVERFLOW naming the tensor, arrays and scales untouched', async () => {
+    const net = mlp({ sizes: [4, 5, 3], seed: 71, momentum: true });
+    const engine = await ENorm.create(net, { backend, c: 1e-80 });
+    const before = snapshot(net);
+    const scales = engine.scales();
+    const err = (() => { try { engine.step(); return null; } catch (e) { return e as ENormError; } })();
+    expect(err?.code).toBe('E_OVERFLOW');
+    expect(err?.message).toMatch(/layer 'dense1'/);
+    expect(snapshot(net)).toEqual(before);
+    expect(engine.scales()).toEqual(scales);
+    engine.dispose();
+  });
+});
+
 describe('companions (momentum buffers)', () => {
   it('weight x companion is unchanged elementwise', async () => {
     const net = resnet18({ width: 4, seed: 81, momentum: true });
