@@ -1,7 +1,8 @@
 /**
  * ENorm cycle benchmark. Prints one JSON object per line with --json, a table otherwise.
- * Every figure has a same-run baseline: memcpyMs is one copy of all of the case's weights
- * (TypedArray.set), and ratio = msPerCycle / memcpyMs.
+ * Every figure has a same-run baseline: one copy of all of the case's weights (TypedArray.set),
+ * timed in rounds alternating with the figure's own (paired(): ratio = the median over rounds of
+ * figure / copy); memcpyMs is the median copy.
  *  - msPerCycle: the balance cycle (cycle() again and again, scales pending: it only reads).
  *  - msPerStep: upload + cycle + download (download materialises the scales).
  *  - msPerResidentStep: discardSums + cycle + materialise on resident tensors (engine.tensor(i)),
@@ -63,19 +64,42 @@ const backends = (values.backend ?? ['simd', 'scalar', 'js']) as BackendName[];
 const cases = CASES.filter((c) => !values.case || values.case.includes(c.name));
 const chains = CHAINS.filter((c) => !values.case || values.case.includes(c.name));
 
-/** Median wall time of fn, repeated until the time budget is spent (at least 5 runs, after 2 warm-ups). */
-function time(fn: () => void): number {
-  fn();
-  fn();
+const ROUNDS = 8;
+
+/** Median ms of at least 3 runs of fn over about ms milliseconds. */
+function block(fn: () => void, ms: number): number[] {
   const samples: number[] = [];
   const start = performance.now();
-  while (samples.length < 5 || performance.now() - start < budgetMs) {
+  while (samples.length < 3 || (performance.now() - start < ms && samples.length < 500)) {
     const t = performance.now();
     fn();
     samples.push(performance.now() - t);
-    if (samples.length >= 2000) break;
   }
-  return median(samples);
+  return samples;
+}
+
+/**
+ * fn against the copy in the same stretch of time: ROUNDS rounds of a block of copies and then a
+ * block of fn (each block warms its own caches), ratio = the median over rounds of
+ * median(fn) / median(copy) in that round. The load on a shared machine drifts over seconds, and a
+ * ratio of two medians taken seconds apart moved by up to 1.5x; paired rounds follow the drift.
+ */
+function paired(fn: () => void, copy: () => void): { ms: number; copyMs: number; ratio: number } {
+  fn();
+  fn();
+  copy();
+  const all: number[] = [];
+  const copies: number[] = [];
+  const ratios: number[] = [];
+  const slice = budgetMs / (2 * ROUNDS);
+  for (let r = 0; r < ROUNDS; r++) {
+    const c = block(copy, slice);
+    const f = block(fn, slice);
+    copies.push(...c);
+    all.push(...f);
+    ratios.push(median(f) / median(c));
+  }
+  return { ms: median(all), copyMs: median(copies), ratio: median(ratios) };
 }
 
 const rows: Record<string, unknown>[] = [];
@@ -90,28 +114,29 @@ for (const c of cases) {
   for (const t of tensors) { src.set(t, at); at += t.length; }
   for (const backend of backends) {
     const engine = await ENorm.create(net, { backend, c: 1 });
-    const memcpyMs = time(() => dst.set(src));
-    const msPerCycle = time(() => engine.cycle());
-    const msPerStep = time(() => engine.step());
-    const msPerResidentStep = time(() => {
+    const copy = () => dst.set(src);
+    const cycle = paired(() => engine.cycle(), copy);
+    const step = paired(() => engine.step(), copy);
+    const resident = paired(() => {
       engine.discardSums();
       engine.cycle();
       engine.materialise();
-    });
+    }, copy);
     engine.dispose();
+    const memcpyMs = median([cycle.copyMs, step.copyMs, resident.copyMs]);
     const row = {
       case: c.name,
       backend,
       params,
       companions,
-      msPerCycle: +msPerCycle.toFixed(4),
+      msPerCycle: +cycle.ms.toFixed(4),
       memcpyMs: +memcpyMs.toFixed(4),
-      ratio: +(msPerCycle / memcpyMs).toFixed(3),
-      nsPerParam: +((msPerCycle * 1e6) / params).toFixed(4),
-      msPerStep: +msPerStep.toFixed(4),
-      stepRatio: +(msPerStep / memcpyMs).toFixed(3),
-      msPerResidentStep: +msPerResidentStep.toFixed(4),
-      residentStepRatio: +(msPerResidentStep / memcpyMs).toFixed(3),
+      ratio: +cycle.ratio.toFixed(3),
+      nsPerParam: +((cycle.ms * 1e6) / params).toFixed(4),
+      msPerStep: +step.ms.toFixed(4),
+      stepRatio: +step.ratio.toFixed(3),
+      msPerResidentStep: +resident.ms.toFixed(4),
+      residentStepRatio: +resident.ratio.toFixed(3),
     };
     rows.push(row);
     if (values.json) console.log(JSON.stringify(row));
