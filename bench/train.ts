@@ -6,7 +6,12 @@
  * default), 'readback' (weights read back, Wasm kernels) and 'tf-ops' (the same cycle in tf ops,
  * bench/tfops-cycle.ts); and the GPU cycle alone, wgsl against tf-ops ('enorm-cycle-only').
  *
- *   npm run bench:train -- --json [--backend cpu|wasm|webgpu ...] [--steps N] [--part steps|cycles ...]
+ * 'matmuls-only' rows time the matrix products of one step of the dense chain alone (forward, and
+ * both gradients), with stepOverMatMuls = sgd step / products: how far the step is from matmul-bound.
+ * On wasm, BatchMatMul with a transposed operand is replaced (bench/experiments/transposed-matmul.ts)
+ * unless --tfjs-matmul; every row says which ran (`matmul`).
+ *
+ *   npm run bench:train -- --json [--backend cpu|wasm|webgpu ...] [--steps N] [--part steps|cycles ...] [--tfjs-matmul]
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -16,6 +21,7 @@ import { enormStep } from '../src/tfjs/index.js';
 import { accumulatorsOf } from '../src/tfjs/model.js';
 import { maxRelDiff, medianMs } from './stats.js';
 import { tfOpsCycle, type TfOpsCycle } from './tfops-cycle.js';
+import { useFastTransposedMatMul } from './experiments/transposed-matmul.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +29,7 @@ const { values } = parseArgs({
     backend: { type: 'string', multiple: true },
     steps: { type: 'string', default: '20' },
     part: { type: 'string', multiple: true },
+    'tfjs-matmul': { type: 'boolean', default: false },
   },
 });
 const steps = Number(values.steps);
@@ -33,11 +40,11 @@ const parts = new Set(values.part ?? ['steps', 'cycles']);
 type Method = 'sgd' | 'sgd+enorm' | 'sgd+bn';
 /** Where the ENorm cycle runs: the package's choice on the backend, or a comparison variant. */
 type Cycle = 'wasm' | 'wgsl' | 'readback' | 'tf-ops';
-interface Case { name: string; batch: number; input: number[]; build: (bn: boolean) => tf.LayersModel; conv: boolean }
+interface Case { name: string; batch: number; input: number[]; build: (bn: boolean) => tf.LayersModel; conv: boolean; widths?: number[] }
 
 const CASES: Case[] = [
   {
-    name: 'mlp-784-500x6-10', batch: 256, input: [784], conv: false,
+    name: 'mlp-784-500x6-10', batch: 256, input: [784], conv: false, widths: [784, 500, 500, 500, 500, 500, 500, 10],
     build: (bn) => {
       const layers: tf.layers.Layer[] = [];
       for (let i = 0; i < 6; i++) {
@@ -138,14 +145,39 @@ const emit = (row: Record<string, unknown>) => {
   if (values.json) console.log(JSON.stringify(row));
 };
 
+/**
+ * The matrix products one SGD step of a dense chain computes, alone, with the registered kernels:
+ * per layer X W (forward), X^T dY (its weight gradient) and, but for the first, dY W^T.
+ */
+async function msPerStepMatMuls(c: Case): Promise<number> {
+  const widths = c.widths!;
+  const operands = widths.slice(0, -1).map((n, l) => ({
+    x: tf.randomUniform([c.batch, n], -1, 1, 'float32', 10 + l),
+    w: tf.randomUniform([n, widths[l + 1]], -1, 1, 'float32', 20 + l),
+    dy: tf.randomUniform([c.batch, widths[l + 1]], -1, 1, 'float32', 30 + l),
+  }));
+  const products = async () => {
+    const out = tf.tidy(() => operands.flatMap(({ x, w, dy }, l) => [tf.matMul(x, w), tf.matMul(x, dy, true, false), ...(l > 0 ? [tf.matMul(dy, w, false, true)] : [])]));
+    await Promise.all(out.map((t) => t.data()));
+    tf.dispose(out);
+  };
+  const ms = await medianMs(products, steps, 3);
+  tf.dispose(operands.flatMap((o) => [o.x, o.w, o.dy]));
+  return ms;
+}
+
 async function timeSteps(c: Case, backend: string): Promise<void> {
   const base = await msPerStep(c, 'sgd');
+  if (c.widths) {
+    const ms = await msPerStepMatMuls(c);
+    emit({ case: c.name, backend, batch: c.batch, method: 'matmuls-only', matmul, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), stepOverMatMuls: +(base / ms).toFixed(3) });
+  }
   const variants: [Method, Cycle?][] = backend === 'webgpu'
     ? [['sgd'], ['sgd+enorm', 'wgsl'], ['sgd+enorm', 'readback'], ['sgd+enorm', 'tf-ops'], ['sgd+bn']]
     : [['sgd'], ['sgd+enorm', 'wasm'], ['sgd+bn']];
   for (const [method, cycle] of variants) {
     const ms = method === 'sgd' ? base : await msPerStep(c, method, cycle);
-    emit({ case: c.name, backend, batch: c.batch, method, ...(cycle ? { cycle } : {}), msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), overhead: +(ms / base - 1).toFixed(4) });
+    emit({ case: c.name, backend, batch: c.batch, method, ...(cycle ? { cycle } : {}), matmul, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), overhead: +(ms / base - 1).toFixed(4) });
   }
 }
 
@@ -160,6 +192,11 @@ async function timeCycles(c: Case, backend: string): Promise<void> {
     emit({ case: c.name, backend, method: 'enorm-cycle-only', cycle, msPerCycle: +r.ms.toFixed(3), wgslMs: +wgsl.ms.toFixed(3), ratioToWgsl: +(r.ms / wgsl.ms).toFixed(3), maxRelDiffFromWgsl: r.maxRelDiff });
   }
 }
+
+// On wasm, BatchMatMul with a transposed operand (every product of backpropagation) is tfjs's slow
+// path unless replaced (bench/experiments/transposed-matmul.ts); --tfjs-matmul times tfjs's own.
+const matmul = values['tfjs-matmul'] ? 'tfjs' : 'transposed-copy';
+if (!values['tfjs-matmul']) useFastTransposedMatMul();
 
 for (const backend of backends) {
   if (backend === 'webgpu') {

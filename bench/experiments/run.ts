@@ -18,6 +18,7 @@ import { mulberry32 } from '../../src/network/random.js';
 import { describeAdapter, probeHardwareAdapter, useWebGPU } from '../../scripts/webgpu-node.js';
 import type { Backends, Context, Task } from './context.js';
 import { useFastConvFilterGradient } from './conv-filter-grad.js';
+import { useFastTransposedMatMul } from './transposed-matmul.js';
 import { convergenceTasks } from './convergence.js';
 import { fcDepthTasks } from './fc-depth.js';
 import { overheadTasks } from './overhead.js';
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
   checkProtocol();
   if (opts.reportOnly) return report();
   useFastConvFilterGradient(); // conv nets train on cpu; tfjs's filter gradient there is ~12x slower
+  useFastTransposedMatMul(); // dense nets train on wasm; tfjs's products with a transposed operand there are ~10x slower
   const backends = await detectBackends();
   let webgpuReady = false;
   const use = async (backend: string) => {
