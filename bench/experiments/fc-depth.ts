@@ -5,7 +5,7 @@
  */
 import { fcNet } from './models.js';
 import { rowsFor, type Context, type Task } from './context.js';
-import type { FcMethod } from './protocol.js';
+import type { FcMethod, FcWideMethod } from './protocol.js';
 import { bestLr, ResultFile, type Row } from './store.js';
 import { stepsOf, trainRun } from './train.js';
 
@@ -53,6 +53,69 @@ export function fcDepthTasks(ctx: Context): Task[] {
             const r = await run(method, depth, seed, lr, testRows, progress);
             results.add({
               method, depth, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,
+              finalLoss: Number.isFinite(r.finalLoss) ? r.finalLoss : null, width: p.width, trainRows: trainRows.length,
+              backend: ctx.backends.fc, seconds: +r.seconds.toFixed(1),
+            });
+          },
+        });
+      }
+    }
+  }
+  return tasks;
+}
+
+export interface FcWideSearchRow extends Row { method: FcWideMethod; depth: number; lr: number; seed: number; epochs: number; valAccuracy: number; diverged: boolean }
+export interface FcWideRow extends Omit<FcRow, 'method'> { method: FcWideMethod }
+
+/**
+ * Experiment 1 at the paper's width (protocol.fcWide): the same rows as fc-depth, plus the official
+ * release's update order as a method ('enorm-jacobi'). Each method's lr is picked once, at
+ * searchDepth, by shorter runs (searchEpochs) on the validation rows, and used at every depth.
+ * Tasks run searches first, then depth by depth in the protocol's order, seed by seed, every method
+ * per seed, so that a sweep cut short has whole seeds of the depths that matter most. A task's cost is
+ * steps x (depth + 2) (the dense layers it trains), for the ETA.
+ */
+export function fcWideTasks(ctx: Context): Task[] {
+  const p = ctx.protocol.fcWide;
+  const search = new ResultFile<FcWideSearchRow>(ctx.resultsDir, 'fc-depth-w500.lr-search');
+  const results = new ResultFile<FcWideRow>(ctx.resultsDir, 'fc-depth-w500');
+  const { trainRows, validationRows, testRows } = rowsFor(ctx, p);
+
+  const run = (method: FcWideMethod, depth: number, seed: number, lr: number, epochs: number, evalRows: number[], progress: (n: number) => void) =>
+    trainRun({
+      build: () => fcNet({ depth, width: p.width, norm: method.includes('bn') ? 'bn' : 'none', weightDecay: p.weightDecay, seed }),
+      layout: 'flat', data: ctx.data, trainRows, evalRows, batchSize: p.batchSize, epochs, lr, momentum: 0,
+      enormC: method.startsWith('enorm') ? p.c : null, enormOrder: method === 'enorm-jacobi' ? 'official' : 'exact',
+      seed, onStep: () => progress(depth + 2),
+    });
+
+  const tasks: Task[] = [];
+  const depth = p.searchDepth;
+  for (const method of p.methods) {
+    for (const lr of p.lrGrid[method]) {
+      tasks.push({
+        label: `fc-depth-w500 lr search ${method} k=${depth} lr=${lr}`, cost: stepsOf(trainRows.length, p.batchSize, p.searchEpochs) * (depth + 2),
+        done: () => !!search.find({ method, depth, lr }),
+        run: async (progress) => {
+          await ctx.use(ctx.backends.fc);
+          const r = await run(method, depth, 0, lr, p.searchEpochs, validationRows, progress);
+          search.add({ method, depth, lr, seed: 0, epochs: p.searchEpochs, valAccuracy: r.accuracy, diverged: r.diverged });
+        },
+      });
+    }
+  }
+  for (const k of p.depths) {
+    for (const seed of p.seeds) {
+      for (const method of p.methods) {
+        tasks.push({
+          label: `fc-depth-w500 ${method} k=${k} seed ${seed}`, cost: stepsOf(trainRows.length, p.batchSize, p.epochs) * (k + 2),
+          done: () => !!results.find({ method, depth: k, seed }),
+          run: async (progress) => {
+            await ctx.use(ctx.backends.fc);
+            const lr = bestLr(search, { method, depth }, p.lrGrid[method], `fc-depth-w500 ${method} at depth ${depth}`);
+            const r = await run(method, k, seed, lr, p.epochs, testRows, progress);
+            results.add({
+              method, depth: k, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,
               finalLoss: Number.isFinite(r.finalLoss) ? r.finalLoss : null, width: p.width, trainRows: trainRows.length,
               backend: ctx.backends.fc, seconds: +r.seconds.toFixed(1),
             });

@@ -1,5 +1,5 @@
 /**
- * npm run experiments -- [--quick] [--only fc-depth small-batch overhead convergence] [--results DIR]
+ * npm run experiments -- [--quick] [--only fc-depth small-batch overhead convergence fc-depth-w500] [--results DIR]
  *
  * Runs the paper's checks on Fashion-MNIST (docs/ALGORITHM.md section 5), skipping every cell whose row is
  * already in DIR (default bench/results, bench/results/quick with --quick), so an interrupted sweep
@@ -20,14 +20,14 @@ import type { Backends, Context, Task } from './context.js';
 import { useFastConvFilterGradient } from './conv-filter-grad.js';
 import { useFastTransposedMatMul } from './transposed-matmul.js';
 import { convergenceTasks } from './convergence.js';
-import { fcDepthTasks } from './fc-depth.js';
+import { fcDepthTasks, fcWideTasks } from './fc-depth.js';
 import { overheadTasks } from './overhead.js';
 import { PROTOCOLS, type Protocol } from './protocol.js';
 import { writeReport } from './report.js';
 import { smallBatchTasks } from './small-batch.js';
 
 // Cheapest first, so that a sweep cut short still has every experiment's quick ones.
-const EXPERIMENTS = { overhead: overheadTasks, convergence: convergenceTasks, 'fc-depth': fcDepthTasks, 'small-batch': smallBatchTasks } as const;
+const EXPERIMENTS = { overhead: overheadTasks, convergence: convergenceTasks, 'fc-depth': fcDepthTasks, 'small-batch': smallBatchTasks, 'fc-depth-w500': fcWideTasks } as const;
 type ExperimentName = keyof typeof EXPERIMENTS;
 
 const program = new Command('experiments')

@@ -8,6 +8,7 @@ import { isENormError } from '../../src/errors.js';
 import { mulberry32 } from '../../src/network/random.js';
 import { enormStep } from '../../src/tfjs/index.js';
 import { batchOf, shuffled, type ImageSet } from '../data/images.js';
+import { officialOrderStep } from './official-order.js';
 
 export interface RunSpec {
   build: () => tf.LayersModel;
@@ -21,6 +22,8 @@ export interface RunSpec {
   momentum: number;
   /** ENorm's c after every step, or null for none. */
   enormC: number | null;
+  /** Which ENorm update: the package's exact cycle (default) or the official release's order (./official-order.ts). */
+  enormOrder?: 'exact' | 'official';
   seed: number;
   /** Called after every step with the number of steps done. */
   onStep?: (done: number, total: number) => void;
@@ -64,7 +67,9 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
       done++;
       lossSum += loss;
       if (!Number.isFinite(loss)) { diverged = true; break; }
-      if (spec.enormC !== null) {
+      if (spec.enormC !== null && spec.enormOrder === 'official') {
+        if (!officialOrderStep(model, spec.enormC)) { diverged = true; break; }
+      } else if (spec.enormC !== null) {
         try {
           await enormStep(model, { optimizer, c: spec.enormC });
         } catch (e) {

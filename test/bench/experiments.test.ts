@@ -31,6 +31,20 @@ describe('npm run experiments (tiny protocol)', () => {
       expect(r.testAccuracy).toBeLessThanOrEqual(1);
     }
     expect(new Set(fc.map((r) => r.method))).toEqual(new Set(['baseline', 'enorm', 'bn', 'enorm+bn']));
+    // The paper-width experiment: five methods (the official release's order too), lr searched once at
+    // searchDepth and used at every depth, rows with the fc-depth fields plus width.
+    const wide = rows('fc-depth-w500');
+    expect(wide).toHaveLength(5 * 2 * 1); // methods x depths x seeds
+    expect(new Set(wide.map((r) => r.method))).toEqual(new Set(['baseline', 'enorm', 'bn', 'enorm+bn', 'enorm-jacobi']));
+    const wideSearch = rows('fc-depth-w500.lr-search');
+    expect(new Set(wideSearch.map((r) => r.depth))).toEqual(new Set([3]));
+    expect(wideSearch).toHaveLength(5 * 2);
+    for (const r of wide) {
+      expect(Object.keys(r)).toEqual(expect.arrayContaining(['method', 'depth', 'seed', 'lr', 'epochs', 'testAccuracy', 'width']));
+      expect(r.width).toBe(16);
+      const best = wideSearch.filter((q) => q.method === r.method).reduce((a, b) => ((b.valAccuracy as number) > (a.valAccuracy as number) ? b : a));
+      expect(r.lr).toBe(best.lr);
+    }
     const sb = rows('small-batch');
     expect(sb).toHaveLength(4 * 2 * 2);
     for (const r of sb) expect(Object.keys(r)).toEqual(expect.arrayContaining(['method', 'batchSize', 'seed', 'lr', 'epochs', 'testAccuracy']));
