@@ -8,47 +8,35 @@ export type FcMethod = 'baseline' | 'enorm' | 'bn' | 'enorm+bn';
 export type FcWideMethod = FcMethod | 'enorm-jacobi';
 export type ConvMethod = 'baseline' | 'bn' | 'gn' | 'enorm';
 
+/** A fully connected depth experiment: 784 -> width -> k x (width -> width) -> 10 for k in depths. */
+export interface FcSettings<M extends string> {
+  width: number;
+  /** In the order they run. */
+  depths: number[];
+  methods: M[];
+  /** Rows of the training pool used to train, and of the validation rows used to pick lr. */
+  trainRows: number;
+  validationRows: number;
+  testRows: number;
+  epochs: number;
+  batchSize: number;
+  weightDecay: number;
+  c: number;
+  seeds: number[];
+  lrGrid: Record<M, number[]>;
+}
+
 export interface Protocol {
   name: 'full' | 'quick' | 'tiny';
   /** Fashion-MNIST split: seeded, `test` + `validation` rows held out, the rest is the training pool. */
   split: { seed: number; test: number; validation: number };
-  fc: {
-    width: number;
-    depths: number[];
-    methods: FcMethod[];
-    /** Rows of the training pool used to train, and of the validation rows used to pick lr. */
-    trainRows: number;
-    validationRows: number;
-    testRows: number;
-    epochs: number;
-    batchSize: number;
-    weightDecay: number;
-    c: number;
-    seeds: number[];
-    lrGrid: Record<FcMethod, number[]>;
-  };
+  fc: FcSettings<FcMethod>;
   /**
    * The paper's width (issue 14): 784 -> width -> k x (width -> width) -> 10 on all training rows. Each
    * method's lr is picked once, at searchDepth, by runs of searchEpochs epochs on the validation rows
    * (seed 0), and used at every depth.
    */
-  fcWide: {
-    width: number;
-    /** In the order they run: the ones the claim needs first. */
-    depths: number[];
-    methods: FcWideMethod[];
-    trainRows: number;
-    validationRows: number;
-    testRows: number;
-    epochs: number;
-    batchSize: number;
-    weightDecay: number;
-    c: number;
-    seeds: number[];
-    searchDepth: number;
-    searchEpochs: number;
-    lrGrid: Record<FcWideMethod, number[]>;
-  };
+  fcWide: FcSettings<FcWideMethod> & { searchDepth: number; searchEpochs: number };
   smallBatch: {
     channels: [number, number, number];
     /** The images are average-pooled by this factor first (1: full 28x28). */
