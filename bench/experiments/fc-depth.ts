@@ -9,11 +9,13 @@ import type { FcMethod, FcWideMethod } from './protocol.js';
 import { bestLr, ResultFile, type Row } from './store.js';
 import { stepsOf, trainRun } from './train.js';
 
-export interface FcSearchRow extends Row { method: FcMethod; depth: number; lr: number; seed: number; epochs: number; valAccuracy: number; diverged: boolean }
-export interface FcRow extends Row {
-  method: FcMethod; depth: number; seed: number; lr: number; epochs: number; testAccuracy: number;
+export interface FcSearchRowOf<M extends string> extends Row { method: M; depth: number; lr: number; seed: number; epochs: number; valAccuracy: number; diverged: boolean }
+export interface FcRowOf<M extends string> extends Row {
+  method: M; depth: number; seed: number; lr: number; epochs: number; testAccuracy: number;
   diverged: boolean; finalLoss: number | null; width: number; trainRows: number; backend: string; seconds: number;
 }
+export type FcSearchRow = FcSearchRowOf<FcMethod>;
+export type FcRow = FcRowOf<FcMethod>;
 
 export function fcDepthTasks(ctx: Context): Task[] {
   const p = ctx.protocol.fc;
@@ -64,8 +66,8 @@ export function fcDepthTasks(ctx: Context): Task[] {
   return tasks;
 }
 
-export interface FcWideSearchRow extends Row { method: FcWideMethod; depth: number; lr: number; seed: number; epochs: number; valAccuracy: number; diverged: boolean }
-export interface FcWideRow extends Omit<FcRow, 'method'> { method: FcWideMethod }
+export type FcWideSearchRow = FcSearchRowOf<FcWideMethod>;
+export type FcWideRow = FcRowOf<FcWideMethod>;
 
 /**
  * Experiment 1 at the paper's width (protocol.fcWide): the same rows as fc-depth, plus the official

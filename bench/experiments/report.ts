@@ -6,10 +6,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ConvergenceRow, ConvergenceSummaryRow } from './convergence.js';
-import type { FcRow } from './fc-depth.js';
+import type { FcRow, FcWideRow } from './fc-depth.js';
 import type { OverheadRow } from './overhead.js';
 import { linePlot, type Point } from './plots.js';
-import type { Protocol } from './protocol.js';
+import type { FcSettings, Protocol } from './protocol.js';
 import type { SmallBatchRow } from './small-batch.js';
 
 interface Stat { mean: number; std: number; n: number }
@@ -71,8 +71,10 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
     'Tables give the mean ± sample standard deviation of test accuracy in percent over seeds, with the number of runs in brackets. ' +
     'A difference is called clear only when it exceeds two standard errors.', '');
   {
-    const done = fcRows.length + sbRows.length;
-    const total = protocol.fc.depths.length * protocol.fc.methods.length * protocol.fc.seeds.length + protocol.smallBatch.batchSizes.length * protocol.smallBatch.methods.length * protocol.smallBatch.seeds.length;
+    const wide = protocol.fcWide;
+    const done = fcRows.length + sbRows.length + read<FcWideRow>(resultsDir, 'fc-depth-w500').length;
+    const total = protocol.fc.depths.length * protocol.fc.methods.length * protocol.fc.seeds.length + protocol.smallBatch.batchSizes.length * protocol.smallBatch.methods.length * protocol.smallBatch.seeds.length +
+      wide.depths.length * wide.methods.length * wide.seeds.length;
     out.push(`Status: ${done} of ${total} accuracy runs done.${done < total ? ' The sweep is incomplete; `npm run experiments` resumes it, and this page is regenerated from whatever rows there are.' : ''}`, '');
   }
   out.push('## Data and scale', '');
@@ -83,48 +85,11 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   out.push(`- fully connected: width ${fc.width} (paper: 500), ${fc.trainRows.toLocaleString('en')} training images, ${plural(fc.epochs, 'epoch')} (paper: 60), ${fc.seeds.length} seeds (paper: 5), test on ${fc.testRows.toLocaleString('en')} images;`);
   out.push(`- conv net: channels ${sb.channels.join('-')}${sb.downsample > 1 ? `, images average-pooled to ${28 / sb.downsample}×${28 / sb.downsample}` : ''}, ${sb.trainRows.toLocaleString('en')} training images, ${plural(sb.epochs, 'epoch')}, ${plural(sb.seeds.length, 'seed')}, test on ${sb.testRows.toLocaleString('en')} images.`, '');
 
-  // 1. Depth.
-  const fcStats = groupStats(fcRows, (r) => `${r.method}|${r.depth}`, (r) => r.testAccuracy);
-  const fcTotal = fc.depths.length * fc.methods.length * fc.seeds.length;
-  out.push('## 1. Deep fully connected nets: accuracy against depth', '');
-  const fcSteps = Math.floor(fc.trainRows / fc.batchSize) * fc.epochs;
-  out.push(`Protocol: 784 → ${fc.width} → k × (${fc.width} → ${fc.width}) → 10, ReLU, no biases, He initialisation; SGD without momentum, batch ${fc.batchSize}, ` +
-    `weight decay ${fc.weightDecay} (an L2 term of λ/2 on kernels and BN gammas), learning rate decayed linearly to 0 over ${plural(fc.epochs, 'epoch')}. ` +
-    `Methods: \`baseline\`, \`enorm\` (one cycle after every step, c = ${fc.c}), \`bn\` (BatchNorm before every ReLU, tfjs's moving-average decay 0.99: ` +
-    `after the ${fcSteps} steps of a run the averages keep ${(100 * 0.99 ** fcSteps).toFixed(0)} % of their initial values), \`enorm+bn\`. ` +
-    `The learning rate of each method and depth is the best on the validation images (seed 0) among ${fc.methods.map((m) => `${m} {${fc.lrGrid[m].join(', ')}}`).join(', ')}. ` +
-    `${plural(fc.epochs, 'epoch')}: the linear decay ends every run at lr 0, so the loss curves flatten by construction; more epochs did not fit the machine.`, '');
-  out.push(`Runs done: ${fcRows.length} of ${fcTotal}.`, '');
-  out.push(`| k (intermediate layers) | ${fc.methods.join(' | ')} |`, `|---|${fc.methods.map(() => '---').join('|')}|`);
-  for (const depth of fc.depths) out.push(`| ${depth} | ${fc.methods.map((m) => cell(fcStats.get(`${m}|${depth}`))).join(' | ')} |`);
-  out.push('');
-  const lrs = (m: string, d: number) => [...new Set(fcRows.filter((r) => r.method === m && r.depth === d).map((r) => r.lr))].join(', ');
-  out.push(`Learning rates picked: ${fc.depths.map((d) => `k=${d}: ${fc.methods.map((m) => `${m} ${lrs(m, d) || '–'}`).join(', ')}`).join('; ')}.`, '');
-  const atTop = fc.depths.flatMap((d) => fc.methods.filter((m) => lrs(m, d) === String(Math.max(...fc.lrGrid[m]))).map((m) => `${m} k=${d}`));
-  if (atTop.length) out.push(`At the top of their grid (a larger lr might do better): ${atTop.join(', ')}.`, '');
-  const diverged = fcRows.filter((r) => r.diverged);
-  if (diverged.length) out.push(`Diverged runs (counted at the accuracy they ended with): ${diverged.map((r) => `${r.method} k=${r.depth} seed ${r.seed}`).join(', ')}.`, '');
-  if (fcRows.length) {
-    const points: Point[] = [...fcStats].map(([k, s]) => {
-      const [series, depth] = k.split('|');
-      return { series, x: Number(depth), y: 100 * s.mean, lo: 100 * (s.mean - s.std), hi: 100 * (s.mean + s.std) };
-    });
-    out.push(`![accuracy against depth](${await plot('fc-depth.svg', linePlot(points, { title: 'Fashion-MNIST, fully connected', x: 'intermediate layers k', y: 'test accuracy (%)' }))})`, '');
-  }
-  const deepest = Math.max(...fc.depths);
-  const shallowest = Math.min(...fc.depths);
-  out.push('**Claim 2 — ENorm improves deep fully connected nets.**');
-  out.push(`- At k = ${deepest}: ${compare(fcStats.get(`enorm|${deepest}`), fcStats.get(`baseline|${deepest}`), 'enorm', 'baseline')}; ${compare(fcStats.get(`enorm+bn|${deepest}`), fcStats.get(`bn|${deepest}`), 'enorm+bn', 'bn')}.`);
-  out.push(`- At k = ${shallowest}: ${compare(fcStats.get(`enorm|${shallowest}`), fcStats.get(`baseline|${shallowest}`), 'enorm', 'baseline')}.`);
-  out.push(`- The baseline from k = ${shallowest} to k = ${deepest}: ${compare(fcStats.get(`baseline|${deepest}`), fcStats.get(`baseline|${shallowest}`), `k=${deepest}`, `k=${shallowest}`)}.`);
-  {
-    const e = fcStats.get(`enorm|${deepest}`);
-    const b = fcStats.get(`baseline|${deepest}`);
-    const v = !e || !b ? 'not measured yet' : sign(e, b) > 0 ? 'agrees: ENorm is clearly better than the baseline at the largest depth'
-      : sign(e, b) < 0 ? 'does not agree: ENorm is clearly worse than the baseline at the largest depth'
-      : 'not confirmed at this scale: no clear difference from the baseline at the largest depth';
-    out.push(`- Verdict: ${v}${fcRows.length < fcTotal ? ` (sweep incomplete: ${fcRows.length} of ${fcTotal} runs)` : ''}.`, '');
-  }
+  // 1. Depth, at the scaled-down width and at the paper's.
+  const wideRows = read<FcWideRow>(resultsDir, 'fc-depth-w500');
+  out.push(...(await fcSection(fcRows, fc, { heading: `## 1. Deep fully connected nets: accuracy against depth (width ${fc.width}, the narrow-net regime)`, plotName: 'fc-depth.svg', lrPicked: 'per method and depth' }, plot)));
+  out.push(`At width ${fc.width} the deep baseline collapses in a way the paper's width-500 nets do not, so this section says little about the paper's claim; section 1b runs the paper's width.`, '');
+  out.push(...(await fcSection(wideRows, protocol.fcWide, { heading: `## 1b. Deep fully connected nets at the paper's width (${protocol.fcWide.width})`, plotName: 'fc-depth-w500.svg', lrPicked: `per method, once, at k = ${protocol.fcWide.searchDepth} by runs of ${plural(protocol.fcWide.searchEpochs, 'epoch')}, for every depth` }, plot)));
 
   // 2. Small batches.
   const sbStats = groupStats(sbRows, (r) => `${r.method}|${r.batchSize}`, (r) => r.testAccuracy);
@@ -202,6 +167,7 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   }
 
   // 4. Convergence.
+  const deepest = Math.max(...fc.depths);
   const cvRows = read<ConvergenceRow>(resultsDir, 'convergence');
   const cvSummary = read<ConvergenceSummaryRow>(resultsDir, 'convergence.summary');
   out.push('## 4. Convergence of the cycle', '');
@@ -250,4 +216,60 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   writeFileSync(file, `${out.join('\n')}\n${kept >= 0 ? previous.slice(kept) : ''}`);
   written.push(file);
   return written;
+}
+
+type Plotter = (name: string, svg: Promise<string>) => Promise<string>;
+
+/**
+ * One depth section: protocol, table (mean ± std (n) per method and depth), learning rates, plot and
+ * claim 2's verdict, computed the same way at every width.
+ */
+async function fcSection(fcRows: (FcRow | FcWideRow)[], fc: FcSettings<string>, what: { heading: string; plotName: string; lrPicked: string }, plot: Plotter): Promise<string[]> {
+  const out: string[] = [];
+  const methodNames: Record<string, string> = { 'enorm-jacobi': `\`enorm-jacobi\` (the official release's update order after every step: every layer's norms read before the previous rescaling lands, the last hidden layer not balanced)` };
+  const fcStats = groupStats(fcRows, (r) => `${r.method}|${r.depth}`, (r) => r.testAccuracy);
+  const fcTotal = fc.depths.length * fc.methods.length * fc.seeds.length;
+  out.push(what.heading, '');
+  const fcSteps = Math.floor(fc.trainRows / fc.batchSize) * fc.epochs;
+  out.push(`Protocol: 784 → ${fc.width} → k × (${fc.width} → ${fc.width}) → 10, ReLU, no biases, He initialisation; SGD without momentum, batch ${fc.batchSize}, ` +
+    `weight decay ${fc.weightDecay} (an L2 term of λ/2 on kernels and BN gammas), learning rate decayed linearly to 0 over ${plural(fc.epochs, 'epoch')}. ` +
+    `Methods: \`baseline\`, \`enorm\` (one cycle after every step, c = ${fc.c}), \`bn\` (BatchNorm before every ReLU, tfjs's moving-average decay 0.99: ` +
+    `after the ${fcSteps} steps of a run the averages keep ${(100 * 0.99 ** fcSteps).toFixed(0)} % of their initial values), \`enorm+bn\`` +
+    `${fc.methods.filter((m) => methodNames[m]).map((m) => `, ${methodNames[m]}`).join('')}. ` +
+    `Training images: ${fc.trainRows.toLocaleString('en')}. ` +
+    `The learning rate is picked ${what.lrPicked}: the best on the validation images (seed 0) among ${fc.methods.map((m) => `${m} {${fc.lrGrid[m].join(', ')}}`).join(', ')}. ` +
+    `${plural(fc.epochs, 'epoch')}: the linear decay ends every run at lr 0, so the loss curves flatten by construction; more epochs did not fit the machine.`, '');
+  out.push(`Runs done: ${fcRows.length} of ${fcTotal}.`, '');
+  out.push(`| k (intermediate layers) | ${fc.methods.join(' | ')} |`, `|---|${fc.methods.map(() => '---').join('|')}|`);
+  const byDepth = [...fc.depths].sort((a, b) => a - b);
+  for (const depth of byDepth) out.push(`| ${depth} | ${fc.methods.map((m) => cell(fcStats.get(`${m}|${depth}`))).join(' | ')} |`);
+  out.push('');
+  const lrs = (m: string, d: number) => [...new Set(fcRows.filter((r) => r.method === m && r.depth === d).map((r) => r.lr))].join(', ');
+  out.push(`Learning rates picked: ${byDepth.map((d) => `k=${d}: ${fc.methods.map((m) => `${m} ${lrs(m, d) || '–'}`).join(', ')}`).join('; ')}.`, '');
+  const atTop = fc.depths.flatMap((d) => fc.methods.filter((m) => lrs(m, d) === String(Math.max(...fc.lrGrid[m]))).map((m) => `${m} k=${d}`));
+  if (atTop.length) out.push(`At the top of their grid (a larger lr might do better): ${atTop.join(', ')}.`, '');
+  const diverged = fcRows.filter((r) => r.diverged);
+  if (diverged.length) out.push(`Diverged runs (counted at the accuracy they ended with): ${diverged.map((r) => `${r.method} k=${r.depth} seed ${r.seed}`).join(', ')}.`, '');
+  if (fcRows.length) {
+    const points: Point[] = [...fcStats].map(([k, s]) => {
+      const [series, depth] = k.split('|');
+      return { series, x: Number(depth), y: 100 * s.mean, lo: 100 * (s.mean - s.std), hi: 100 * (s.mean + s.std) };
+    });
+    out.push(`![accuracy against depth](${await plot(what.plotName, linePlot(points, { title: 'Fashion-MNIST, fully connected', x: 'intermediate layers k', y: 'test accuracy (%)' }))})`, '');
+  }
+  const deepest = Math.max(...fc.depths);
+  const shallowest = Math.min(...fc.depths);
+  out.push('**Claim 2 — ENorm improves deep fully connected nets.**');
+  out.push(`- At k = ${deepest}: ${compare(fcStats.get(`enorm|${deepest}`), fcStats.get(`baseline|${deepest}`), 'enorm', 'baseline')}; ${compare(fcStats.get(`enorm+bn|${deepest}`), fcStats.get(`bn|${deepest}`), 'enorm+bn', 'bn')}.`);
+  out.push(`- At k = ${shallowest}: ${compare(fcStats.get(`enorm|${shallowest}`), fcStats.get(`baseline|${shallowest}`), 'enorm', 'baseline')}.`);
+  out.push(`- The baseline from k = ${shallowest} to k = ${deepest}: ${compare(fcStats.get(`baseline|${deepest}`), fcStats.get(`baseline|${shallowest}`), `k=${deepest}`, `k=${shallowest}`)}.`);
+  {
+    const e = fcStats.get(`enorm|${deepest}`);
+    const b = fcStats.get(`baseline|${deepest}`);
+    const v = !e || !b ? 'not measured yet' : sign(e, b) > 0 ? 'agrees: ENorm is clearly better than the baseline at the largest depth'
+      : sign(e, b) < 0 ? 'does not agree: ENorm is clearly worse than the baseline at the largest depth'
+      : 'not confirmed at this scale: no clear difference from the baseline at the largest depth';
+    out.push(`- Verdict: ${v}${fcRows.length < fcTotal ? ` (sweep incomplete: ${fcRows.length} of ${fcTotal} runs)` : ''}.`, '');
+  }
+  return out;
 }

@@ -69,9 +69,16 @@ describe('npm run experiments (tiny protocol)', () => {
 
   it('writes docs/RESULTS.md with a table per experiment and SVG plots made by the plotting library', () => {
     const md = readFileSync(join(docs, 'RESULTS.md'), 'utf8');
-    for (const heading of ['## 1. Deep fully connected nets', '## 2. Small batches', '## 3. Overhead', '## 4. Convergence']) expect(md).toContain(heading);
+    for (const heading of ['## 1. Deep fully connected nets', "## 1b. Deep fully connected nets at the paper's width (16)", '## 2. Small batches', '## 3. Overhead', '## 4. Convergence']) expect(md).toContain(heading);
+    expect(md).toContain('the narrow-net regime');
+    // The paper-width table has the official order as a fifth column and a verdict of its own.
+    const wide = md.slice(md.indexOf('## 1b.'), md.indexOf('## 2.'));
+    expect(wide).toContain('| k (intermediate layers) | baseline | enorm | bn | enorm+bn | enorm-jacobi |');
+    expect(wide).toMatch(/\| 3 \| \d+\.\d\d ± \d+\.\d\d \(1\) \|/);
+    expect(wide).toMatch(/- Verdict: (agrees|does not agree|not confirmed at this scale)/);
+    expect(wide).toContain('(results/fc-depth-w500.svg)');
     expect(md).toMatch(/\| 1 \| \d+\.\d\d ± \d+\.\d\d \(2\) \|/);
-    for (const svg of ['fc-depth.svg', 'small-batch.svg', 'convergence.svg']) {
+    for (const svg of ['fc-depth.svg', 'fc-depth-w500.svg', 'small-batch.svg', 'convergence.svg']) {
       const text = readFileSync(join(docs, 'results', svg), 'utf8');
       expect(text).toMatch(/^<svg [^>]*class="marks"/); // Vega's renderer
       expect(md).toContain(`(results/${svg})`);
