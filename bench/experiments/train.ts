@@ -79,6 +79,9 @@ export async function trainRun(spec: RunSpec): Promise<RunResult> {
         }
       }
       spec.onStep?.(done, total);
+      // tfjs's awaits here resolve as microtasks, so without this the loop never lets timers run:
+      // the progress bar would not redraw and SIGINT would not stop the sweep until the run ends.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
   await spec.onTrained?.(model, optimizer);
