@@ -141,13 +141,13 @@ export class ENorm {
    * (an SGD step diverged, say), throws E_NONFINITE naming the tensor; the arrays are not touched.
    */
   upload(): void {
-    this.copyIn('upload()', true);
+    this.copyIn('upload', true);
   }
 
-  /** upload() with (scan) or without the finiteness scan of each copied array. */
-  private copyIn(action: string, scan: boolean): void {
-    const { k, f32 } = this.host(action.slice(0, -2));
-    checkArrays(this.plan, this.lengths, action);
+  /** upload() with (scan) or without the finiteness scan of each copied array; `what` names the call in errors. */
+  private copyIn(what: 'upload' | 'step', scan: boolean): void {
+    const { k, f32 } = this.host(what);
+    checkArrays(this.plan, this.lengths, `${what}()`);
     this.discardSums();
     this.plan.tensors.forEach((t, i) => {
       this.arrayPointers(i).forEach((ptr, j) => {
@@ -396,15 +396,15 @@ export class ENorm {
     }
     const totals = this.totals.map((t) => t.slice());
     const lastChange = this.lastChange;
-    this.copyIn('step()', false);
+    this.copyIn('step', false);
     try {
       this.cycle();
       this.materialise();
     } catch (e) {
       if (!(e instanceof ENormError && e.code === 'E_OVERFLOW')) throw e;
+      // materialise() has already left the engine fresh (nothing pending): only the bookkeeping goes back.
       totals.forEach((t, g) => this.totals[g].set(t));
       this.lastChange = lastChange;
-      this.discardSums();
       this.throwOnNonFiniteInput();
       throw e;
     }
@@ -414,12 +414,12 @@ export class ENorm {
 
   /** upload()'s E_NONFINITE for the first NaN / Inf of the network's arrays, in upload() order, if any. */
   private throwOnNonFiniteInput(): void {
-    this.plan.tensors.forEach((t, i) => {
-      this.arrayPointers(i).forEach((_, j) => {
-        const data = j === 0 ? t.data : t.companions[j - 1];
-        for (let k = 0; k < data.length; k++) if (!Number.isFinite(data[k])) throw nonFiniteError(t, j, k, data[k]);
+    for (const t of this.plan.tensors) {
+      [t.data, ...t.companions].forEach((data, j) => {
+        const bad = data.findIndex((x) => !Number.isFinite(x));
+        if (bad >= 0) throw nonFiniteError(t, j, bad, data[bad]);
       });
-    });
+    }
   }
 
   /** Cumulative scale of every unit since the engine was created (pending ones included). */
