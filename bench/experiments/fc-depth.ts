@@ -5,7 +5,7 @@
  */
 import { fcNet } from './models.js';
 import { rowsFor, type Context, type Task } from './context.js';
-import type { FcMethod, FcWideMethod } from './protocol.js';
+import type { FcMethod, FcSettings, FcWideMethod } from './protocol.js';
 import { bestLr, ResultFile, type Row } from './store.js';
 import { stepsOf, trainRun } from './train.js';
 
@@ -17,50 +17,57 @@ export interface FcRowOf<M extends string> extends Row {
 export type FcSearchRow = FcSearchRowOf<FcMethod>;
 export type FcRow = FcRowOf<FcMethod>;
 
-export function fcDepthTasks(ctx: Context): Task[] {
-  const p = ctx.protocol.fc;
-  const search = new ResultFile<FcSearchRow>(ctx.resultsDir, 'fc-depth.lr-search');
-  const results = new ResultFile<FcRow>(ctx.resultsDir, 'fc-depth');
+/**
+ * What the two depth experiments share: their result files, one training run of their net, and the
+ * search and result tasks. A search task trains on the training rows and scores the validation rows
+ * (seed 0); a result task trains with the best searched lr at lrDepth and scores the test rows.
+ * Each step of a run adds `units` to the progress bar.
+ */
+function fcExperiment<M extends FcWideMethod>(ctx: Context, p: FcSettings<M>, name: string) {
+  const search = new ResultFile<FcSearchRowOf<M>>(ctx.resultsDir, `${name}.lr-search`);
+  const results = new ResultFile<FcRowOf<M>>(ctx.resultsDir, name);
   const { trainRows, validationRows, testRows } = rowsFor(ctx, p);
-  const steps = stepsOf(trainRows.length, p.batchSize, p.epochs);
-
-  const run = (method: FcMethod, depth: number, seed: number, lr: number, evalRows: number[], progress: (n: number) => void) =>
+  const run = (method: M, depth: number, seed: number, lr: number, epochs: number, evalRows: number[], onStep: () => void) =>
     trainRun({
       build: () => fcNet({ depth, width: p.width, norm: method.includes('bn') ? 'bn' : 'none', weightDecay: p.weightDecay, seed }),
-      layout: 'flat', data: ctx.data, trainRows, evalRows, batchSize: p.batchSize, epochs: p.epochs, lr, momentum: 0,
-      enormC: method.startsWith('enorm') ? p.c : null, seed, onStep: () => progress(1),
+      layout: 'flat', data: ctx.data, trainRows, evalRows, batchSize: p.batchSize, epochs, lr, momentum: 0,
+      enormC: method.startsWith('enorm') ? p.c : null, enormOrder: method === 'enorm-jacobi' ? 'official' : 'exact', seed, onStep,
     });
+  const steps = (epochs: number) => stepsOf(trainRows.length, p.batchSize, epochs);
+  const searchTask = (method: M, depth: number, lr: number, epochs: number, units: number): Task => ({
+    label: `${name} lr search ${method} k=${depth} lr=${lr}`, cost: steps(epochs) * units,
+    done: () => !!search.find({ method, depth, lr } as Partial<FcSearchRowOf<M>>),
+    run: async (progress) => {
+      await ctx.use(ctx.backends.fc);
+      const r = await run(method, depth, 0, lr, epochs, validationRows, () => progress(units));
+      search.add({ method, depth, lr, seed: 0, epochs, valAccuracy: r.accuracy, diverged: r.diverged } as FcSearchRowOf<M>);
+    },
+  });
+  const resultTask = (method: M, depth: number, seed: number, lrDepth: number, units: number): Task => ({
+    label: `${name} ${method} k=${depth} seed ${seed}`, cost: steps(p.epochs) * units,
+    done: () => !!results.find({ method, depth, seed } as Partial<FcRowOf<M>>),
+    run: async (progress) => {
+      await ctx.use(ctx.backends.fc);
+      const lr = bestLr(search, { method, depth: lrDepth } as Partial<FcSearchRowOf<M>>, p.lrGrid[method], `${name} ${method} at depth ${lrDepth}`);
+      const r = await run(method, depth, seed, lr, p.epochs, testRows, () => progress(units));
+      results.add({
+        method, depth, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,
+        finalLoss: Number.isFinite(r.finalLoss) ? r.finalLoss : null, width: p.width, trainRows: trainRows.length,
+        backend: ctx.backends.fc, seconds: +r.seconds.toFixed(1),
+      } as FcRowOf<M>);
+    },
+  });
+  return { searchTask, resultTask };
+}
 
+export function fcDepthTasks(ctx: Context): Task[] {
+  const p = ctx.protocol.fc;
+  const { searchTask, resultTask } = fcExperiment(ctx, p, 'fc-depth');
   const tasks: Task[] = [];
   for (const depth of p.depths) {
     for (const method of p.methods) {
-      for (const lr of p.lrGrid[method]) {
-        tasks.push({
-          label: `fc-depth lr search ${method} k=${depth} lr=${lr}`, cost: steps,
-          done: () => !!search.find({ method, depth, lr }),
-          run: async (progress) => {
-            await ctx.use(ctx.backends.fc);
-            const r = await run(method, depth, 0, lr, validationRows, progress);
-            search.add({ method, depth, lr, seed: 0, epochs: p.epochs, valAccuracy: r.accuracy, diverged: r.diverged });
-          },
-        });
-      }
-      for (const seed of p.seeds) {
-        tasks.push({
-          label: `fc-depth ${method} k=${depth} seed ${seed}`, cost: steps,
-          done: () => !!results.find({ method, depth, seed }),
-          run: async (progress) => {
-            await ctx.use(ctx.backends.fc);
-            const lr = bestLr(search, { method, depth }, p.lrGrid[method], `fc-depth ${method} at depth ${depth}`);
-            const r = await run(method, depth, seed, lr, testRows, progress);
-            results.add({
-              method, depth, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,
-              finalLoss: Number.isFinite(r.finalLoss) ? r.finalLoss : null, width: p.width, trainRows: trainRows.length,
-              backend: ctx.backends.fc, seconds: +r.seconds.toFixed(1),
-            });
-          },
-        });
-      }
+      for (const lr of p.lrGrid[method]) tasks.push(searchTask(method, depth, lr, p.epochs, 1));
+      for (const seed of p.seeds) tasks.push(resultTask(method, depth, seed, depth, 1));
     }
   }
   return tasks;
@@ -79,52 +86,9 @@ export type FcWideRow = FcRowOf<FcWideMethod>;
  */
 export function fcWideTasks(ctx: Context): Task[] {
   const p = ctx.protocol.fcWide;
-  const search = new ResultFile<FcWideSearchRow>(ctx.resultsDir, 'fc-depth-w500.lr-search');
-  const results = new ResultFile<FcWideRow>(ctx.resultsDir, 'fc-depth-w500');
-  const { trainRows, validationRows, testRows } = rowsFor(ctx, p);
-
-  const run = (method: FcWideMethod, depth: number, seed: number, lr: number, epochs: number, evalRows: number[], progress: (n: number) => void) =>
-    trainRun({
-      build: () => fcNet({ depth, width: p.width, norm: method.includes('bn') ? 'bn' : 'none', weightDecay: p.weightDecay, seed }),
-      layout: 'flat', data: ctx.data, trainRows, evalRows, batchSize: p.batchSize, epochs, lr, momentum: 0,
-      enormC: method.startsWith('enorm') ? p.c : null, enormOrder: method === 'enorm-jacobi' ? 'official' : 'exact',
-      seed, onStep: () => progress(depth + 2),
-    });
-
+  const { searchTask, resultTask } = fcExperiment(ctx, p, 'fc-depth-w500');
   const tasks: Task[] = [];
-  const depth = p.searchDepth;
-  for (const method of p.methods) {
-    for (const lr of p.lrGrid[method]) {
-      tasks.push({
-        label: `fc-depth-w500 lr search ${method} k=${depth} lr=${lr}`, cost: stepsOf(trainRows.length, p.batchSize, p.searchEpochs) * (depth + 2),
-        done: () => !!search.find({ method, depth, lr }),
-        run: async (progress) => {
-          await ctx.use(ctx.backends.fc);
-          const r = await run(method, depth, 0, lr, p.searchEpochs, validationRows, progress);
-          search.add({ method, depth, lr, seed: 0, epochs: p.searchEpochs, valAccuracy: r.accuracy, diverged: r.diverged });
-        },
-      });
-    }
-  }
-  for (const k of p.depths) {
-    for (const seed of p.seeds) {
-      for (const method of p.methods) {
-        tasks.push({
-          label: `fc-depth-w500 ${method} k=${k} seed ${seed}`, cost: stepsOf(trainRows.length, p.batchSize, p.epochs) * (k + 2),
-          done: () => !!results.find({ method, depth: k, seed }),
-          run: async (progress) => {
-            await ctx.use(ctx.backends.fc);
-            const lr = bestLr(search, { method, depth }, p.lrGrid[method], `fc-depth-w500 ${method} at depth ${depth}`);
-            const r = await run(method, k, seed, lr, p.epochs, testRows, progress);
-            results.add({
-              method, depth: k, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,
-              finalLoss: Number.isFinite(r.finalLoss) ? r.finalLoss : null, width: p.width, trainRows: trainRows.length,
-              backend: ctx.backends.fc, seconds: +r.seconds.toFixed(1),
-            });
-          },
-        });
-      }
-    }
-  }
+  for (const method of p.methods) for (const lr of p.lrGrid[method]) tasks.push(searchTask(method, p.searchDepth, lr, p.searchEpochs, p.searchDepth + 2));
+  for (const k of p.depths) for (const seed of p.seeds) for (const method of p.methods) tasks.push(resultTask(method, k, seed, p.searchDepth, k + 2));
   return tasks;
 }
