@@ -66,7 +66,7 @@ const chains = CHAINS.filter((c) => !values.case || values.case.includes(c.name)
 
 const ROUNDS = 8;
 
-/** Median ms of at least 3 runs of fn over about ms milliseconds. */
+/** The times of at least 3 runs of fn (at most 500) over about ms milliseconds. */
 function block(fn: () => void, ms: number): number[] {
   const samples: number[] = [];
   const start = performance.now();

@@ -22,6 +22,7 @@ import { accumulatorsOf } from '../src/tfjs/model.js';
 import { maxRelDiff, medianMs } from './stats.js';
 import { tfOpsCycle, type TfOpsCycle } from './tfops-cycle.js';
 import { useFastTransposedMatMul } from './experiments/transposed-matmul.js';
+import { denseKernels } from './experiments/official-order.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,11 +41,11 @@ const parts = new Set(values.part ?? ['steps', 'cycles']);
 type Method = 'sgd' | 'sgd+enorm' | 'sgd+bn';
 /** Where the ENorm cycle runs: the package's choice on the backend, or a comparison variant. */
 type Cycle = 'wasm' | 'wgsl' | 'readback' | 'tf-ops';
-interface Case { name: string; batch: number; input: number[]; build: (bn: boolean) => tf.LayersModel; conv: boolean; widths?: number[] }
+interface Case { name: string; batch: number; input: number[]; build: (bn: boolean) => tf.LayersModel; conv: boolean }
 
 const CASES: Case[] = [
   {
-    name: 'mlp-784-500x6-10', batch: 256, input: [784], conv: false, widths: [784, 500, 500, 500, 500, 500, 500, 10],
+    name: 'mlp-784-500x6-10', batch: 256, input: [784], conv: false,
     build: (bn) => {
       const layers: tf.layers.Layer[] = [];
       for (let i = 0; i < 6; i++) {
@@ -150,11 +151,13 @@ const emit = (row: Record<string, unknown>) => {
  * per layer X W (forward), X^T dY (its weight gradient) and, but for the first, dY W^T.
  */
 async function msPerStepMatMuls(c: Case): Promise<number> {
-  const widths = c.widths!;
-  const operands = widths.slice(0, -1).map((n, l) => ({
+  const model = c.build(false);
+  const shapes = denseKernels(model).map((v) => v.shape as [number, number]); // [in, out] per layer
+  model.dispose();
+  const operands = shapes.map(([n, m], l) => ({
     x: tf.randomUniform([c.batch, n], -1, 1, 'float32', 10 + l),
-    w: tf.randomUniform([n, widths[l + 1]], -1, 1, 'float32', 20 + l),
-    dy: tf.randomUniform([c.batch, widths[l + 1]], -1, 1, 'float32', 30 + l),
+    w: tf.randomUniform([n, m], -1, 1, 'float32', 20 + l),
+    dy: tf.randomUniform([c.batch, m], -1, 1, 'float32', 30 + l),
   }));
   const products = async () => {
     const out = tf.tidy(() => operands.flatMap(({ x, w, dy }, l) => [tf.matMul(x, w), tf.matMul(x, dy, true, false), ...(l > 0 ? [tf.matMul(dy, w, false, true)] : [])]));
@@ -168,7 +171,7 @@ async function msPerStepMatMuls(c: Case): Promise<number> {
 
 async function timeSteps(c: Case, backend: string): Promise<void> {
   const base = await msPerStep(c, 'sgd');
-  if (c.widths) {
+  if (!c.conv) {
     const ms = await msPerStepMatMuls(c);
     emit({ case: c.name, backend, batch: c.batch, method: 'matmuls-only', matmul, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), stepOverMatMuls: +(base / ms).toFixed(3) });
   }

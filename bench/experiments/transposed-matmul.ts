@@ -12,23 +12,25 @@ import * as tf from '@tensorflow/tfjs';
 
 const KERNEL = 'BatchMatMul';
 let original: tf.KernelConfig | undefined;
+/** The wasm backend's Transpose kernel, looked up once when ours is installed. */
+let transpose: ((a: KernelArgs) => tf.TensorInfo) | undefined;
 
 interface WasmBackend { disposeData(dataId: unknown): void }
 interface MatMulAttrs { transposeA: boolean; transposeB: boolean }
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
 /** perm that swaps the last two axes of a rank-r tensor. */
 const lastTwoSwapped = (rank: number) => [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
 
-function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const { transposeA, transposeB } = args.attrs as unknown as MatMulAttrs;
-  const run = original!.kernelFunc as unknown as (a: typeof args) => tf.TensorInfo;
+  const run = original!.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo;
   if (!transposeA && !transposeB) return run(args);
-  const transpose = tf.getKernel('Transpose', 'wasm')!.kernelFunc as unknown as (a: typeof args) => tf.TensorInfo;
   const backend = args.backend as WasmBackend;
   const made: tf.TensorInfo[] = [];
   const plain = (t: tf.TensorInfo, flag: boolean) => {
     if (!flag) return t;
-    const swapped = transpose({ inputs: { x: t }, backend: args.backend, attrs: { perm: lastTwoSwapped(t.shape.length) } });
+    const swapped = transpose!({ inputs: { x: t }, backend: args.backend, attrs: { perm: lastTwoSwapped(t.shape.length) } });
     made.push(swapped);
     return swapped;
   };
@@ -46,7 +48,9 @@ export function useFastTransposedMatMul(): void {
   if (original) return;
   original = tf.getKernel(KERNEL, 'wasm');
   if (!original) throw new Error(`tfjs-backend-wasm has no ${KERNEL} kernel to replace (import '@tensorflow/tfjs-backend-wasm' first)`);
-  if (!tf.getKernel('Transpose', 'wasm')) throw new Error("tfjs-backend-wasm has no Transpose kernel");
+  const transposeKernel = tf.getKernel('Transpose', 'wasm');
+  if (!transposeKernel) throw new Error('tfjs-backend-wasm has no Transpose kernel');
+  transpose = transposeKernel.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo;
   tf.unregisterKernel(KERNEL, 'wasm');
   tf.registerKernel({ kernelName: KERNEL, backendName: 'wasm', setupFunc: original.setupFunc, kernelFunc: batchMatMul as unknown as tf.KernelFunc });
 }
