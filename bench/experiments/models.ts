@@ -16,6 +16,12 @@ export interface FcSpec {
   seed: number;
 }
 
+/**
+ * The initializer seed of a net's layer. tfjs reads a seed of 0 as none (rand_util: `seed ? seed :
+ * Math.random()`), so layer 0 of seed 0 (the lr searches' seed) gets -1, which no other layer uses.
+ */
+export const initSeed = (seed: number, layer: number) => seed * 1000 + layer || -1;
+
 const decay = (lambda: number) => (lambda > 0 ? tf.regularizers.l2({ l2: lambda / 2 }) : undefined);
 
 /** bnMomentum: the moving averages' decay (tfjs's default 0.99; PyTorch's default is tfjs 0.9). */
@@ -31,11 +37,11 @@ export function fcNet({ depth, width, norm, weightDecay, seed }: FcSpec): tf.Seq
   for (let i = 0; i <= depth; i++) {
     layers.push(tf.layers.dense({
       units: width, inputShape: i === 0 ? [784] : undefined, useBias: false,
-      kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + i }), kernelRegularizer: decay(weightDecay),
+      kernelInitializer: tf.initializers.heNormal({ seed: initSeed(seed, i) }), kernelRegularizer: decay(weightDecay),
     }));
     layers.push(...normLayer(norm, width, weightDecay), tf.layers.reLU());
   }
-  layers.push(tf.layers.dense({ units: 10, useBias: false, activation: 'softmax', kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + 999 }), kernelRegularizer: decay(weightDecay) }));
+  layers.push(tf.layers.dense({ units: 10, useBias: false, activation: 'softmax', kernelInitializer: tf.initializers.heNormal({ seed: initSeed(seed, 999) }), kernelRegularizer: decay(weightDecay) }));
   return tf.sequential({ layers });
 }
 
@@ -63,12 +69,12 @@ export function convNet({ channels, downsample, norm, weightDecay, bnMomentum, s
   channels.forEach((filters, i) => {
     layers.push(tf.layers.conv2d({
       filters, kernelSize: 3, strides: i === 0 ? 1 : 2, padding: 'same', inputShape: i === 0 && downsample <= 1 ? [28, 28, 1] : undefined,
-      useBias: norm === 'none', kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + i }), kernelRegularizer: decay(weightDecay),
+      useBias: norm === 'none', kernelInitializer: tf.initializers.heNormal({ seed: initSeed(seed, i) }), kernelRegularizer: decay(weightDecay),
     }));
     layers.push(...normLayer(norm, filters, weightDecay, bnMomentum), tf.layers.reLU());
   });
   layers.push(
-    tf.layers.conv2d({ filters: 10, kernelSize: 1, kernelInitializer: tf.initializers.heNormal({ seed: seed * 1000 + 99 }), kernelRegularizer: decay(weightDecay) }),
+    tf.layers.conv2d({ filters: 10, kernelSize: 1, kernelInitializer: tf.initializers.heNormal({ seed: initSeed(seed, 99) }), kernelRegularizer: decay(weightDecay) }),
     tf.layers.globalAveragePooling2d({}),
     tf.layers.softmax(),
   );
