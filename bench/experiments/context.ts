@@ -30,6 +30,8 @@ export interface Task {
   label: string;
   cost: number;
   done(): boolean;
+  /** Whether the rows it needs are there (e.g. its lr search); absent: always. */
+  ready?(): boolean;
   run(progress: (units: number) => void): Promise<void>;
 }
 

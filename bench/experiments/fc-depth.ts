@@ -46,6 +46,7 @@ function fcExperiment<M extends FcWideMethod>(ctx: Context, p: FcSettings<M>, na
   const resultTask = (method: M, depth: number, seed: number, lrDepth: number, units: number): Task => ({
     label: `${name} ${method} k=${depth} seed ${seed}`, cost: steps(p.epochs) * units,
     done: () => !!results.find({ method, depth, seed } as Partial<FcRowOf<M>>),
+    ready: () => p.lrGrid[method].every((lr) => !!search.find({ method, depth: lrDepth, lr } as Partial<FcSearchRowOf<M>>)),
     run: async (progress) => {
       await ctx.use(ctx.backends.fc);
       const lr = bestLr(search, { method, depth: lrDepth } as Partial<FcSearchRowOf<M>>, p.lrGrid[method], `${name} ${method} at depth ${lrDepth}`);

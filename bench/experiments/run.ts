@@ -5,6 +5,8 @@
  * already in DIR (default bench/results, bench/results/quick with --quick), so an interrupted sweep
  * resumes. Trains on webgpu when a hardware GPU is present, else on wasm (cpu for conv nets).
  * Then writes docs/RESULTS.md and its plots (--no-report to skip).
+ * Runners may share a results directory, one per core: each takes the next task no other runner has
+ * claimed (./queue.ts), so two of them on two cores finish a sweep in about half the time.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -23,6 +25,7 @@ import { convergenceTasks } from './convergence.js';
 import { fcDepthTasks, fcWideTasks } from './fc-depth.js';
 import { overheadTasks } from './overhead.js';
 import { PROTOCOLS, type Protocol } from './protocol.js';
+import { runShared } from './queue.js';
 import { writeReport } from './report.js';
 import { smallBatchTasks } from './small-batch.js';
 
@@ -99,15 +102,12 @@ async function main(): Promise<void> {
     etaBuffer: 200, noTTYOutput: true, notTTYSchedule: 10_000, hideCursor: true,
   });
   if (opts.progress) bar.start(Math.max(1, total), 0, { task: todo[0]?.label ?? 'nothing to do' });
-  let at = 0;
-  for (const task of todo) {
-    const end = at + task.cost;
-    bar.update(at, { task: task.label });
-    await task.run((units) => bar.update((at = Math.min(end, at + units)), { task: task.label }));
-    at = end;
-    bar.update(at);
-  }
+  const ran = await runShared(todo, resultsDir, {
+    progress: (at, label) => bar.update(at, label ? { task: label } : {}),
+    waiting: (labels) => bar.update({ task: `waiting for another runner: ${labels[0]}${labels.length > 1 ? ` (+${labels.length - 1})` : ''}` }),
+  });
   bar.stop();
+  console.log(`this runner ran ${ran} of the ${todo.length} runs left${ran < todo.length ? '; other runners sharing the directory ran the rest' : ''}`);
   if (opts.report) await report();
 }
 

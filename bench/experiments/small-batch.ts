@@ -64,6 +64,7 @@ export function smallBatchTasks(ctx: Context): Task[] {
         tasks.push({
           label: `small-batch ${method} b=${batchSize} seed ${seed}`, cost: steps,
           done: () => !!results.find({ method, batchSize, seed }),
+          ready: () => lrs(method, SEARCH_BATCH).length < 2 || lrs(method, SEARCH_BATCH).every((lr) => !!search.find({ method, batchSize: SEARCH_BATCH, lr })),
           run: async (progress) => {
             await ctx.use(ctx.backends.conv);
             const lr = lrFor(method, batchSize);

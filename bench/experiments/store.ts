@@ -1,37 +1,65 @@
 /**
  * Result files: a JSON array of rows per experiment under the results directory, rewritten
  * atomically (temp file + rename) after every row, so an interrupted sweep resumes where it stopped.
+ * Several runners may share a file: reads pick up rows other runners wrote (the file is re-read when
+ * its size or mtime changed), and add() re-reads and rewrites it under a lock file (./claims.ts).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { withLock } from './claims.js';
 
 export type Row = Record<string, string | number | boolean | null>;
 
 export class ResultFile<R extends Row> {
   readonly path: string;
-  private rows: R[];
+  private rows: R[] = [];
+  /** size:mtime of the file when last read, '' when it did not exist. */
+  private seen = '';
 
   constructor(dir: string, name: string) {
     this.path = join(dir, `${name}.json`);
-    this.rows = existsSync(this.path) ? (JSON.parse(readFileSync(this.path, 'utf8')) as R[]) : [];
-    if (!Array.isArray(this.rows)) throw new Error(`${this.path} is not a JSON array of result rows`);
+    this.sync();
+  }
+
+  private stamp(): string {
+    if (!existsSync(this.path)) return '';
+    const s = statSync(this.path);
+    return `${s.size}:${s.mtimeMs}`;
+  }
+
+  /** Re-reads the file if it changed since it was last read. */
+  private sync(): void {
+    const stamp = this.stamp();
+    if (stamp === this.seen) return;
+    const rows = stamp ? (JSON.parse(readFileSync(this.path, 'utf8')) as R[]) : [];
+    if (!Array.isArray(rows)) throw new Error(`${this.path} is not a JSON array of result rows`);
+    this.rows = rows;
+    this.seen = stamp;
   }
 
   /** The row whose fields include all of `key`'s, if any. */
   find(key: Partial<R>): R | undefined {
+    this.sync();
     return this.rows.find((r) => Object.entries(key).every(([k, v]) => r[k] === v));
   }
 
   all(): readonly R[] {
+    this.sync();
     return this.rows;
   }
 
+  /** Appends a row to the rows on disk now (another runner's included). */
   add(row: R): void {
-    this.rows.push(row);
     mkdirSync(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(this.rows, null, 1)}\n`);
-    renameSync(tmp, this.path);
+    withLock(`${this.path}.lock`, () => {
+      this.seen = '#'; // always re-read under the lock: another runner's rewrite may have kept the size and a coarse mtime
+      this.sync();
+      this.rows.push(row);
+      const tmp = `${this.path}.${process.pid}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify(this.rows, null, 1)}\n`);
+      renameSync(tmp, this.path);
+      this.seen = this.stamp();
+    });
   }
 }
 

@@ -1,7 +1,7 @@
 // The experiment runner end to end on the 'tiny' protocol: every experiment, the report and its
 // plots, resuming after an interruption, and refusing to mix protocols in one results directory.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -87,15 +87,33 @@ describe('npm run experiments (tiny protocol)', () => {
 
   it('resumes: a second run redoes only the rows that are missing', async () => {
     const fc = rows('fc-depth');
+    const search = rows('fc-depth.lr-search');
     writeFileSync(join(results, 'fc-depth.json'), JSON.stringify(fc.slice(0, -2)));
+    writeFileSync(join(results, 'fc-depth.lr-search.json'), JSON.stringify(search.slice(1)));
     const again = await experiments('--only', 'fc-depth', '--no-report');
-    expect(again.stdout).toMatch(/26 of 28 runs already done/);
+    expect(again.stdout).toMatch(/25 of 28 runs already done/);
     const after = rows('fc-depth');
     expect(after).toHaveLength(fc.length);
     expect(after.slice(0, -2)).toEqual(fc.slice(0, -2));
-    // Seeded data order and initialisation: the redone runs reproduce the lost rows.
+    // Seeded data order and initialisation (seed 0 of the searches too): the redone runs reproduce the lost rows.
     const strip = ({ seconds: _, ...r }: Record<string, unknown>) => r;
     expect(after.slice(-2).map(strip)).toEqual(fc.slice(-2).map(strip));
+    expect(rows('fc-depth.lr-search').at(-1)).toEqual(search[0]);
+  }, 300_000);
+
+  it('shares a sweep between two runners on one results directory: every row once, the same rows as one runner made', async () => {
+    const shared = join(dir, 'shared');
+    const runner = () => run('npx', ['tsx', 'bench/experiments/run.ts', '--protocol', 'tiny', '--results', shared, '--only', 'fc-depth-w500', '--no-progress', '--no-report'], { maxBuffer: 1 << 24 });
+    const outs = await Promise.all([runner(), runner()]);
+    const counts = outs.map((o) => Number(/this runner ran (\d+) of the \d+ runs left/.exec(o.stdout)?.[1]));
+    expect(counts[0] + counts[1]).toBe(20); // 10 searches + 10 results, none run twice
+    const strip = ({ seconds: _, ...r }: Record<string, unknown>) => r;
+    const key = (r: Record<string, unknown>) => JSON.stringify(strip(r));
+    for (const name of ['fc-depth-w500', 'fc-depth-w500.lr-search']) {
+      const got = (JSON.parse(readFileSync(join(shared, `${name}.json`), 'utf8')) as Record<string, unknown>[]).map(key).sort();
+      expect(got).toEqual(rows(name).map(key).sort());
+    }
+    expect(readdirSync(join(shared, '.claims'))).toEqual([]);
   }, 300_000);
 
   it('refuses to mix protocols in one results directory', async () => {
