@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ConvergenceRow, ConvergenceSummaryRow } from './convergence.js';
-import type { FcRow, FcWideRow } from './fc-depth.js';
+import type { FcRow, FcWideRow, FcWideSearchRow } from './fc-depth.js';
 import type { OverheadRow } from './overhead.js';
 import { linePlot, type Point } from './plots.js';
 import type { FcSettings, Protocol } from './protocol.js';
@@ -85,11 +85,15 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   out.push('The paper trains on CIFAR-10 with width 500, 60 epochs and 5 runs per cell. On the project\'s 2-core machines this protocol is scaled down:', '');
   out.push(`- fully connected: width ${fc.width} (paper: 500), ${fc.trainRows.toLocaleString('en')} training images, ${plural(fc.epochs, 'epoch')} (paper: 60), ${fc.seeds.length} seeds (paper: 5), test on ${fc.testRows.toLocaleString('en')} images;`);
   out.push(`- conv net: channels ${sb.channels.join('-')}${sb.downsample > 1 ? `, images average-pooled to ${28 / sb.downsample}×${28 / sb.downsample}` : ''}, ${sb.trainRows.toLocaleString('en')} training images, ${plural(sb.epochs, 'epoch')}, ${plural(sb.seeds.length, 'seed')}, test on ${sb.testRows.toLocaleString('en')} images.`, '');
+  out.push('Every run is seeded (data order and initial weights), so re-running a row reproduces it, with one exception: the lr-search rows made before commit 790e426 ' +
+    '(every search row of sections 1, 1b and 2 committed so far) drew their first layer\'s initial weights from `Math.random`, because tfjs reads an initializer seed of 0 (the searches\' seed) as no seed. ' +
+    'Their lr choices stand as made; re-running them gives other draws of that layer.', '');
 
   // 1. Depth, at the scaled-down width and at the paper's.
   out.push(...(await fcSection(fcRows, fc, { heading: `## 1. Deep fully connected nets: accuracy against depth (width ${fc.width}, the narrow-net regime)`, plotName: 'fc-depth.svg', lrPicked: 'per method and depth' }, plot)));
   out.push(`At width ${fc.width} the deep baseline collapses in a way the paper's width-500 nets do not, so this section says little about the paper's claim; section 1b runs the paper's width.`, '');
-  out.push(...(await fcSection(wideRows, protocol.fcWide, { heading: `## 1b. Deep fully connected nets at the paper's width (${protocol.fcWide.width})`, plotName: 'fc-depth-w500.svg', lrPicked: `per method, once, at k = ${protocol.fcWide.searchDepth} by runs of ${plural(protocol.fcWide.searchEpochs, 'epoch')}, for every depth` }, plot)));
+  out.push(...(await fcSection(wideRows, protocol.fcWide, { heading: `## 1b. Deep fully connected nets at the paper's width (${protocol.fcWide.width})`, plotName: 'fc-depth-w500.svg', lrPicked: `per method, once, at k = ${protocol.fcWide.searchDepth} by runs of ${plural(protocol.fcWide.searchEpochs, 'epoch')}, for every depth`,
+    search: { rows: read<FcWideSearchRow>(resultsDir, 'fc-depth-w500.lr-search'), depth: protocol.fcWide.searchDepth, epochs: protocol.fcWide.searchEpochs } }, plot)));
 
   // 2. Small batches.
   const sbStats = groupStats(sbRows, (r) => `${r.method}|${r.batchSize}`, (r) => r.testAccuracy);
@@ -224,7 +228,7 @@ type Plotter = (name: string, svg: Promise<string>) => Promise<string>;
  * One depth section: protocol, table (mean ± std (n) per method and depth), learning rates, plot and
  * claim 2's verdict, computed the same way at every width.
  */
-async function fcSection(fcRows: (FcRow | FcWideRow)[], fc: FcSettings<string>, what: { heading: string; plotName: string; lrPicked: string }, plot: Plotter): Promise<string[]> {
+async function fcSection(fcRows: (FcRow | FcWideRow)[], fc: FcSettings<string>, what: { heading: string; plotName: string; lrPicked: string; search?: { rows: FcWideSearchRow[]; depth: number; epochs: number } }, plot: Plotter): Promise<string[]> {
   const out: string[] = [];
   const methodNames: Record<string, string> = { 'enorm-jacobi': `\`enorm-jacobi\` (the official release's update order after every step: every layer's norms read before the previous rescaling lands, the last hidden layer not balanced)` };
   const fcStats = groupStats(fcRows, (r) => `${r.method}|${r.depth}`, (r) => r.testAccuracy);
@@ -234,7 +238,7 @@ async function fcSection(fcRows: (FcRow | FcWideRow)[], fc: FcSettings<string>, 
   out.push(`Protocol: 784 → ${fc.width} → k × (${fc.width} → ${fc.width}) → 10, ReLU, no biases, He initialisation; SGD without momentum, batch ${fc.batchSize}, ` +
     `weight decay ${fc.weightDecay} (an L2 term of λ/2 on kernels and BN gammas), learning rate decayed linearly to 0 over ${plural(fc.epochs, 'epoch')}. ` +
     `Methods: \`baseline\`, \`enorm\` (one cycle after every step, c = ${fc.c}), \`bn\` (BatchNorm before every ReLU, tfjs's moving-average decay 0.99: ` +
-    `after the ${fcSteps} steps of a run the averages keep ${(100 * 0.99 ** fcSteps).toFixed(0)} % of their initial values), \`enorm+bn\`` +
+    `after the ${fcSteps} steps of a run the averages keep ${0.99 ** fcSteps < 0.005 ? 'nothing' : `${(100 * 0.99 ** fcSteps).toFixed(0)} %`} of their initial values), \`enorm+bn\`` +
     `${fc.methods.filter((m) => methodNames[m]).map((m) => `, ${methodNames[m]}`).join('')}. ` +
     `Training images: ${fc.trainRows.toLocaleString('en')}. ` +
     `The learning rate is picked ${what.lrPicked}: the best on the validation images (seed 0) among ${fc.methods.map((m) => `${m} {${fc.lrGrid[m].join(', ')}}`).join(', ')}. ` +
@@ -244,9 +248,37 @@ async function fcSection(fcRows: (FcRow | FcWideRow)[], fc: FcSettings<string>, 
   const byDepth = [...fc.depths].sort((a, b) => a - b);
   for (const depth of byDepth) out.push(`| ${depth} | ${fc.methods.map((m) => cell(fcStats.get(`${m}|${depth}`))).join(' | ')} |`);
   out.push('');
+  if (what.search) {
+    // One lr per method for every depth: the search itself is the record of the choice.
+    const { rows, depth, epochs } = what.search;
+    const grid = [...new Set(fc.methods.flatMap((m) => fc.lrGrid[m]))].sort((a, b) => a - b);
+    out.push(`The lr search (k = ${depth}, ${plural(epochs, 'epoch')}, seed 0): validation accuracy in percent, the pick in bold${rows.some((r) => r.diverged) ? ', † diverged' : ''}.`, '');
+    out.push(`| method | ${grid.map((lr) => `lr ${lr}`).join(' | ')} |`, `|---|${grid.map(() => '---').join('|')}|`);
+    for (const m of fc.methods) {
+      const mine = rows.filter((r) => r.method === m && r.depth === depth);
+      const best = mine.length === fc.lrGrid[m].length ? mine.reduce((a, b) => (b.valAccuracy > a.valAccuracy ? b : a)) : undefined;
+      out.push(`| ${m} | ${grid.map((lr) => {
+        const r = mine.find((q) => q.lr === lr);
+        if (!r) return fc.lrGrid[m].includes(lr) ? '–' : '';
+        const v = `${pct(r.valAccuracy)}${r.diverged ? ' †' : ''}`;
+        return r === best ? `**${v}**` : v;
+      }).join(' | ')} |`);
+    }
+    out.push('');
+  }
   const lrs = (m: string, d: number) => [...new Set(fcRows.filter((r) => r.method === m && r.depth === d).map((r) => r.lr))].join(', ');
-  out.push(`Learning rates picked: ${byDepth.map((d) => `k=${d}: ${fc.methods.map((m) => `${m} ${lrs(m, d) || '–'}`).join(', ')}`).join('; ')}.`, '');
-  const atTop = fc.depths.flatMap((d) => fc.methods.filter((m) => lrs(m, d) === String(Math.max(...fc.lrGrid[m]))).map((m) => `${m} k=${d}`));
+  let atTop: string[];
+  if (what.search) {
+    const picked = (m: string) => {
+      const mine = what.search!.rows.filter((r) => r.method === m && r.depth === what.search!.depth);
+      return mine.length === fc.lrGrid[m].length ? mine.reduce((a, b) => (b.valAccuracy > a.valAccuracy ? b : a)).lr : undefined;
+    };
+    out.push(`Learning rates picked, for every depth: ${fc.methods.map((m) => `${m} ${picked(m) ?? '–'}`).join(', ')}.`, '');
+    atTop = fc.methods.filter((m) => picked(m) === Math.max(...fc.lrGrid[m]));
+  } else {
+    out.push(`Learning rates picked: ${byDepth.map((d) => `k=${d}: ${fc.methods.map((m) => `${m} ${lrs(m, d) || '–'}`).join(', ')}`).join('; ')}.`, '');
+    atTop = fc.depths.flatMap((d) => fc.methods.filter((m) => lrs(m, d) === String(Math.max(...fc.lrGrid[m]))).map((m) => `${m} k=${d}`));
+  }
   if (atTop.length) out.push(`At the top of their grid (a larger lr might do better): ${atTop.join(', ')}.`, '');
   const diverged = fcRows.filter((r) => r.diverged);
   if (diverged.length) out.push(`Diverged runs (counted at the accuracy they ended with): ${diverged.map((r) => `${r.method} k=${r.depth} seed ${r.seed}`).join(', ')}.`, '');
@@ -262,6 +294,10 @@ async function fcSection(fcRows: (FcRow | FcWideRow)[], fc: FcSettings<string>, 
   out.push('**Claim 2 — ENorm improves deep fully connected nets.**');
   out.push(`- At k = ${deepest}: ${compare(fcStats.get(`enorm|${deepest}`), fcStats.get(`baseline|${deepest}`), 'enorm', 'baseline')}; ${compare(fcStats.get(`enorm+bn|${deepest}`), fcStats.get(`bn|${deepest}`), 'enorm+bn', 'bn')}.`);
   out.push(`- At k = ${shallowest}: ${compare(fcStats.get(`enorm|${shallowest}`), fcStats.get(`baseline|${shallowest}`), 'enorm', 'baseline')}.`);
+  if (fc.methods.includes('enorm-jacobi')) {
+    out.push(`- The exact cycle against the official release's order, at k = ${deepest}: ${compare(fcStats.get(`enorm|${deepest}`), fcStats.get(`enorm-jacobi|${deepest}`), 'enorm', 'enorm-jacobi')}; ` +
+      `at k = ${shallowest}: ${compare(fcStats.get(`enorm|${shallowest}`), fcStats.get(`enorm-jacobi|${shallowest}`), 'enorm', 'enorm-jacobi')}.`);
+  }
   out.push(`- The baseline from k = ${shallowest} to k = ${deepest}: ${compare(fcStats.get(`baseline|${deepest}`), fcStats.get(`baseline|${shallowest}`), `k=${deepest}`, `k=${shallowest}`)}.`);
   {
     const e = fcStats.get(`enorm|${deepest}`);
