@@ -9,9 +9,10 @@
  * 'matmuls-only' rows time the matrix products of one step of the dense chain alone (forward, and
  * both gradients), with stepOverMatMuls = sgd step / products: how far the step is from matmul-bound.
  * On wasm, BatchMatMul with a transposed operand is replaced (bench/experiments/transposed-matmul.ts)
- * unless --tfjs-matmul; every row says which ran (`matmul`).
+ * unless --tfjs-matmul; every row says which ran (`matmul`). Tile is replaced too
+ * (bench/experiments/fast-tile.ts, bit-identical) unless --tfjs-tile (`tile`).
  *
- *   npm run bench:train -- --json [--backend cpu|wasm|webgpu ...] [--steps N] [--part steps|cycles ...] [--tfjs-matmul]
+ *   npm run bench:train -- --json [--backend cpu|wasm|webgpu ...] [--steps N] [--part steps|cycles ...] [--tfjs-matmul] [--tfjs-tile]
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -22,6 +23,7 @@ import { accumulatorsOf } from '../src/tfjs/model.js';
 import { maxRelDiff, medianMs } from './stats.js';
 import { tfOpsCycle, type TfOpsCycle } from './tfops-cycle.js';
 import { useFastTransposedMatMul } from './experiments/transposed-matmul.js';
+import { useFastTile } from './experiments/fast-tile.js';
 import { denseKernels } from './experiments/official-order.js';
 
 const { values } = parseArgs({
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '20' },
     part: { type: 'string', multiple: true },
     'tfjs-matmul': { type: 'boolean', default: false },
+    'tfjs-tile': { type: 'boolean', default: false },
   },
 });
 const steps = Number(values.steps);
@@ -173,14 +176,14 @@ async function timeSteps(c: Case, backend: string): Promise<void> {
   const base = await msPerStep(c, 'sgd');
   if (!c.conv) {
     const ms = await msPerStepMatMuls(c);
-    emit({ case: c.name, backend, batch: c.batch, method: 'matmuls-only', matmul, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), stepOverMatMuls: +(base / ms).toFixed(3) });
+    emit({ case: c.name, backend, batch: c.batch, method: 'matmuls-only', matmul, tile, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), stepOverMatMuls: +(base / ms).toFixed(3) });
   }
   const variants: [Method, Cycle?][] = backend === 'webgpu'
     ? [['sgd'], ['sgd+enorm', 'wgsl'], ['sgd+enorm', 'readback'], ['sgd+enorm', 'tf-ops'], ['sgd+bn']]
     : [['sgd'], ['sgd+enorm', 'wasm'], ['sgd+bn']];
   for (const [method, cycle] of variants) {
     const ms = method === 'sgd' ? base : await msPerStep(c, method, cycle);
-    emit({ case: c.name, backend, batch: c.batch, method, ...(cycle ? { cycle } : {}), matmul, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), overhead: +(ms / base - 1).toFixed(4) });
+    emit({ case: c.name, backend, batch: c.batch, method, ...(cycle ? { cycle } : {}), matmul, tile, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), overhead: +(ms / base - 1).toFixed(4) });
   }
 }
 
@@ -200,6 +203,10 @@ async function timeCycles(c: Case, backend: string): Promise<void> {
 // path unless replaced (bench/experiments/transposed-matmul.ts); --tfjs-matmul times tfjs's own.
 const matmul = values['tfjs-matmul'] ? 'tfjs' : 'transposed-copy';
 if (!values['tfjs-matmul']) useFastTransposedMatMul();
+// Likewise its Tile (BatchNormalization's gradient tiles to the batch): bench/experiments/fast-tile.ts
+// unless --tfjs-tile; bit-identical results, so only the time changes.
+const tile = values['tfjs-tile'] ? 'tfjs' : 'row-copy';
+if (!values['tfjs-tile']) useFastTile();
 
 for (const backend of backends) {
   if (backend === 'webgpu') {
