@@ -17,18 +17,27 @@ export function denseKernels(model: tf.LayersModel): tf.LayerVariable[] {
   return model.layers.filter((l) => l.getClassName() === 'Dense').map((l) => l.trainableWeights.find((w) => w.name.includes('kernel'))!);
 }
 
+/**
+ * The p-norms of a kernel's columns (axis 0) or rows (axis 1). At p = 2 as sqrt(sum(x * x)): tf.norm
+ * squares with tfjs-backend-wasm's Pow kernel, which took 87 of the 125 ms of this step on the
+ * width-500 k = 14 net (and differs from x * x in the last bit for some inputs).
+ */
+function norms(k: tf.Tensor, p: number, axis: number): tf.Tensor1D {
+  return (p === 2 ? tf.sqrt(tf.sum(tf.square(k), axis)) : tf.norm(k, p, axis)) as tf.Tensor1D;
+}
+
 export function officialOrderStep(model: tf.LayersModel, c: number, p = 2): boolean {
   const kernels = denseKernels(model);
   if (kernels.length < 3) return true; // no hidden layer but the last: nothing is balanced
   const updated = tf.tidy(() => {
     const k = kernels.map((v) => v.read());
     const scales: tf.Tensor1D[] = [];
-    let left = tf.norm(k[0], p, 0) as tf.Tensor1D;
-    let right = tf.norm(k[1], p, 1) as tf.Tensor1D;
+    let left = norms(k[0], p, 0);
+    let right = norms(k[1], p, 1);
     for (let i = 1; i < k.length - 1; i++) {
       scales.push(tf.pow(tf.div(right, tf.mul(left, c)), 0.5) as tf.Tensor1D);
-      left = tf.norm(k[i], p, 0) as tf.Tensor1D;
-      right = tf.norm(k[i + 1], p, 1) as tf.Tensor1D;
+      left = norms(k[i], p, 0);
+      right = norms(k[i + 1], p, 1);
     }
     const all = tf.concat(scales);
     const ok = tf.all(tf.logicalAnd(tf.isFinite(all), tf.greater(all, 0)));
