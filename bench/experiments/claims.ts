@@ -4,7 +4,7 @@
  * processes cannot both take it. A claim whose owner is no longer alive (a runner killed with ^C or
  * by a reboot) is stale, and the next taker removes it. Owners are processes on this machine.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** Whether a process with this pid exists (EPERM: it does, but is not ours). */
@@ -18,30 +18,36 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** The pid written in a claim file, or NaN if it is unreadable or half-written. */
-function ownerOf(path: string): number {
+/** The pid written in a claim file: NaN if it is empty or half-written, null if the file is gone. */
+function ownerOf(path: string): number | null {
   try {
     return Number.parseInt(readFileSync(path, 'utf8'), 10);
-  } catch {
-    return Number.NaN;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
   }
 }
 
-function mtimeMs(path: string): number {
+function ageMs(path: string): number {
   try {
-    return statSync(path).mtimeMs;
+    return Date.now() - statSync(path).mtimeMs;
   } catch {
     return 0;
   }
 }
 
+const sameOwner = (a: number | null, b: number | null) => a === b || (Number.isNaN(a) && Number.isNaN(b));
+
 /**
  * Takes the claim file at `path` for this process: returns its release function, or null when a
- * live process holds it. A stale claim (dead owner) is removed and taken.
+ * live process holds it. A stale claim (its owner dead, or never written and over 10 s old) is moved
+ * aside and the claim taken. Moving it aside first, then checking that what was moved is the stale
+ * claim (and putting back anything else), keeps two takers of one stale claim from removing each
+ * other's new claims: a file removed by name could be one created after its owner was read.
  */
 export function tryClaim(path: string): (() => void) | null {
   mkdirSync(dirname(path), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx');
       writeSync(fd, String(process.pid));
@@ -49,12 +55,26 @@ export function tryClaim(path: string): (() => void) | null {
       return () => rmSync(path, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = ownerOf(path);
-      // An owner caught between creating the file and writing its pid reads as NaN: live for a while.
-      const unwritten = Number.isNaN(owner) && Date.now() - mtimeMs(path) < 10_000;
-      if (owner === process.pid || unwritten || alive(owner)) return null;
-      rmSync(path, { force: true });
     }
+    const owner = ownerOf(path);
+    if (owner === null) continue; // released in the meantime: try again
+    // An owner caught between creating the file and writing its pid reads as NaN: live for a while.
+    const unwritten = Number.isNaN(owner) && ageMs(path) < 10_000;
+    if (owner === process.pid || unwritten || alive(owner)) return null;
+    const aside = `${path}.${process.pid}.stale`;
+    try {
+      renameSync(path, aside);
+    } catch {
+      continue; // another taker moved it first
+    }
+    if (!sameOwner(ownerOf(aside), owner)) {
+      try {
+        linkSync(aside, path); // a live claim made since we read the owner: put it back
+      } catch {
+        // its name was taken again meanwhile; the claim now there stands
+      }
+    }
+    rmSync(aside, { force: true });
   }
   return null;
 }
@@ -72,7 +92,7 @@ export function withLock<T>(path: string, fn: () => T, timeoutMs = 30_000): T {
         release();
       }
     }
-    if (Date.now() - started > timeoutMs) throw new Error(`${path} has been locked by process ${ownerOf(path)} for over ${timeoutMs / 1000} s`);
+    if (Date.now() - started > timeoutMs) throw new Error(`${path} has been locked by process ${ownerOf(path) ?? '(released)'} for over ${timeoutMs / 1000} s`);
     Atomics.wait(nap, 0, 0, 10);
   }
 }

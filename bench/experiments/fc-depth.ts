@@ -40,7 +40,7 @@ function fcExperiment<M extends FcWideMethod>(ctx: Context, p: FcSettings<M>, na
     run: async (progress) => {
       await ctx.use(ctx.backends.fc);
       const r = await run(method, depth, 0, lr, epochs, validationRows, () => progress(units));
-      search.add({ method, depth, lr, seed: 0, epochs, valAccuracy: r.accuracy, diverged: r.diverged } as FcSearchRowOf<M>);
+      search.add({ method, depth, lr, seed: 0, epochs, valAccuracy: r.accuracy, diverged: r.diverged } as FcSearchRowOf<M>, { method, depth, lr } as Partial<FcSearchRowOf<M>>);
     },
   });
   const resultTask = (method: M, depth: number, seed: number, lrDepth: number, units: number): Task => ({
@@ -55,7 +55,7 @@ function fcExperiment<M extends FcWideMethod>(ctx: Context, p: FcSettings<M>, na
         method, depth, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,
         finalLoss: Number.isFinite(r.finalLoss) ? r.finalLoss : null, width: p.width, trainRows: trainRows.length,
         backend: ctx.backends.fc, seconds: +r.seconds.toFixed(1),
-      } as FcRowOf<M>);
+      } as FcRowOf<M>, { method, depth, seed } as Partial<FcRowOf<M>>);
     },
   });
   return { searchTask, resultTask };

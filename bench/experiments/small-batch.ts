@@ -52,7 +52,7 @@ export function smallBatchTasks(ctx: Context): Task[] {
         run: async (progress) => {
           await ctx.use(ctx.backends.conv);
           const r = await run(method, SEARCH_BATCH, 0, lr, validationRows, progress);
-          search.add({ method, batchSize: SEARCH_BATCH, lr, seed: 0, epochs: p.epochs, valAccuracy: r.accuracy, diverged: r.diverged });
+          search.add({ method, batchSize: SEARCH_BATCH, lr, seed: 0, epochs: p.epochs, valAccuracy: r.accuracy, diverged: r.diverged }, { method, batchSize: SEARCH_BATCH, lr });
         },
       });
     }
@@ -73,7 +73,7 @@ export function smallBatchTasks(ctx: Context): Task[] {
               method, batchSize, seed, lr, epochs: p.epochs, testAccuracy: r.accuracy, diverged: r.diverged,
               finalLoss: Number.isFinite(r.finalLoss) ? r.finalLoss : null, trainRows: trainRows.length,
               backend: ctx.backends.conv, seconds: +r.seconds.toFixed(1),
-            });
+            }, { method, batchSize, seed });
           },
         });
       }

@@ -48,12 +48,16 @@ export class ResultFile<R extends Row> {
     return this.rows;
   }
 
-  /** Appends a row to the rows on disk now (another runner's included). */
-  add(row: R): void {
+  /**
+   * Appends a row to the rows on disk now (another runner's included). With `key`, a row matching it
+   * that is already there wins and nothing is added: each cell is recorded once.
+   */
+  add(row: R, key?: Partial<R>): void {
     mkdirSync(dirname(this.path), { recursive: true });
     withLock(`${this.path}.lock`, () => {
       this.seen = '#'; // always re-read under the lock: another runner's rewrite may have kept the size and a coarse mtime
       this.sync();
+      if (key && this.find(key)) return;
       this.rows.push(row);
       const tmp = `${this.path}.${process.pid}.tmp`;
       writeFileSync(tmp, `${JSON.stringify(this.rows, null, 1)}\n`);

@@ -26,6 +26,16 @@ describe('ResultFile', () => {
     expect(readdirSync(dir)).toEqual(['rows.json']); // no lock or temp file left
   });
 
+  it('adds a row with a key only when no row matching the key is on disk yet', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enorm-store-'));
+    const a = new ResultFile<R>(dir, 'rows');
+    const b = new ResultFile<R>(dir, 'rows');
+    a.add({ runner: 'a', i: 1 }, { i: 1 });
+    b.add({ runner: 'b', i: 1 }, { i: 1 }); // b has not read the file since a wrote it
+    b.add({ runner: 'b', i: 2 }, { i: 2 });
+    expect(a.all()).toEqual([{ runner: 'a', i: 1 }, { runner: 'b', i: 2 }]);
+  });
+
   it('refuses a file that is not an array of rows', () => {
     const dir = mkdtempSync(join(tmpdir(), 'enorm-store-'));
     writeFileSync(join(dir, 'rows.json'), '{"a": 1}');
