@@ -87,7 +87,8 @@ export async function writeReport(resultsDir: string, docsDir: string, protocol:
   out.push(`- conv net: channels ${sb.channels.join('-')}${sb.downsample > 1 ? `, images average-pooled to ${28 / sb.downsample}×${28 / sb.downsample}` : ''}, ${sb.trainRows.toLocaleString('en')} training images, ${plural(sb.epochs, 'epoch')}, ${plural(sb.seeds.length, 'seed')}, test on ${sb.testRows.toLocaleString('en')} images.`, '');
   out.push('Every run is seeded (data order and initial weights), so re-running a row reproduces it, with one exception: the lr-search rows made before commit 790e426 ' +
     '(every search row of sections 1, 1b and 2 committed so far) drew their first layer\'s initial weights from `Math.random`, because tfjs reads an initializer seed of 0 (the searches\' seed) as no seed. ' +
-    'Their lr choices stand as made; re-running them gives other draws of that layer.', '');
+    'Their lr choices stand as made; re-running them gives other draws of that layer. ' +
+    '`enorm-jacobi`\'s lr search computed its norms with tf.norm, whose wasm Pow differs from x · x in the last bit for some inputs; its result rows (from commit 70e9851 on) square with x · x: the same formula, a different rounding.', '');
 
   // 1. Depth, at the scaled-down width and at the paper's.
   out.push(...(await fcSection(fcRows, fc, { heading: `## 1. Deep fully connected nets: accuracy against depth (width ${fc.width}, the narrow-net regime)`, plotName: 'fc-depth.svg', lrPicked: 'per method and depth' }, plot)));
