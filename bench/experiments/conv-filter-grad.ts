@@ -7,9 +7,9 @@
  * NCHW falls through to tfjs's own kernel.
  */
 import * as tf from '@tensorflow/tfjs';
+import { KernelSwap } from './kernel-swap.js';
 
-const KERNEL = 'Conv2DBackpropFilter';
-let original: tf.KernelConfig | undefined;
+const swap = new KernelSwap('Conv2DBackpropFilter', 'cpu');
 
 interface CpuBackend { data: { get(id: unknown): { values: Float32Array } }; makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo }
 interface FilterAttrs { strides: number | [number, number]; pad: 'valid' | 'same' | number; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number] }
@@ -18,7 +18,7 @@ function filterGradient(args: { inputs: tf.NamedTensorInfoMap; backend: unknown;
   const x = args.inputs.x!;
   const dy = args.inputs.dy!;
   const attrs = args.attrs as unknown as FilterAttrs;
-  if (attrs.dataFormat === 'NCHW') return original!.kernelFunc(args as never) as tf.TensorInfo;
+  if (attrs.dataFormat === 'NCHW') return swap.tfjs.kernelFunc(args as never) as tf.TensorInfo;
   const backend = args.backend as CpuBackend;
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight, strideWidth } = info;
@@ -54,17 +54,10 @@ function filterGradient(args: { inputs: tf.NamedTensorInfoMap; backend: unknown;
 
 /** Replaces the cpu backend's Conv2DBackpropFilter; idempotent. */
 export function useFastConvFilterGradient(): void {
-  if (original) return;
-  original = tf.getKernel(KERNEL, 'cpu');
-  if (!original) throw new Error(`tfjs-backend-cpu has no ${KERNEL} kernel to replace`);
-  tf.unregisterKernel(KERNEL, 'cpu');
-  tf.registerKernel({ kernelName: KERNEL, backendName: 'cpu', kernelFunc: filterGradient as unknown as tf.KernelFunc });
+  swap.install(filterGradient as unknown as tf.KernelFunc);
 }
 
 /** Puts tfjs's own kernel back (for tests that compare the two). */
 export function restoreConvFilterGradient(): void {
-  if (!original) return;
-  tf.unregisterKernel(KERNEL, 'cpu');
-  tf.registerKernel(original);
-  original = undefined;
+  swap.restore();
 }

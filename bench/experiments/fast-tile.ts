@@ -7,9 +7,9 @@
  * `copyWithin`: the result is the same, bit for bit (the test compares the two).
  */
 import * as tf from '@tensorflow/tfjs';
+import { KernelSwap } from './kernel-swap.js';
 
-const KERNEL = 'Tile';
-let original: tf.KernelConfig | undefined;
+const swap = new KernelSwap('Tile', 'wasm');
 
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 interface WasmBackend {
@@ -64,7 +64,7 @@ export function tileInto(x: TypedArray, shape: readonly number[], reps: readonly
 function tile(args: KernelArgs): tf.TensorInfo {
   const x = args.inputs.x!;
   const reps = (args.attrs as unknown as { reps: number[] }).reps;
-  if (x.dtype === 'string' || x.dtype === 'complex64') return (original!.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo)(args);
+  if (x.dtype === 'string' || x.dtype === 'complex64') return (swap.tfjs.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo)(args);
   const backend = args.backend as WasmBackend;
   const out = backend.makeOutput(x.shape.map((d, a) => d * reps[a]), x.dtype);
   // makeOutput may grow the wasm heap: take the input's view after it.
@@ -74,17 +74,10 @@ function tile(args: KernelArgs): tf.TensorInfo {
 
 /** Replaces the wasm backend's Tile; idempotent. Import '@tensorflow/tfjs-backend-wasm' first. */
 export function useFastTile(): void {
-  if (original) return;
-  original = tf.getKernel(KERNEL, 'wasm');
-  if (!original) throw new Error(`tfjs-backend-wasm has no ${KERNEL} kernel to replace (import '@tensorflow/tfjs-backend-wasm' first)`);
-  tf.unregisterKernel(KERNEL, 'wasm');
-  tf.registerKernel({ kernelName: KERNEL, backendName: 'wasm', setupFunc: original.setupFunc, kernelFunc: tile as unknown as tf.KernelFunc });
+  swap.install(tile as unknown as tf.KernelFunc);
 }
 
 /** Puts tfjs's own kernel back (for tests and benchmarks that compare the two). */
 export function restoreTile(): void {
-  if (!original) return;
-  tf.unregisterKernel(KERNEL, 'wasm');
-  tf.registerKernel(original);
-  original = undefined;
+  swap.restore();
 }

@@ -9,9 +9,9 @@
  * order, so results differ from tfjs's kernel in the last float32 bits (the test bounds them).
  */
 import * as tf from '@tensorflow/tfjs';
+import { KernelSwap } from './kernel-swap.js';
 
-const KERNEL = 'BatchMatMul';
-let original: tf.KernelConfig | undefined;
+const swap = new KernelSwap('BatchMatMul', 'wasm');
 /** The wasm backend's Transpose kernel, looked up once when ours is installed. */
 let transpose: ((a: KernelArgs) => tf.TensorInfo) | undefined;
 
@@ -24,7 +24,7 @@ const lastTwoSwapped = (rank: number) => [...Array.from({ length: rank - 2 }, (_
 
 function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const { transposeA, transposeB } = args.attrs as unknown as MatMulAttrs;
-  const run = original!.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo;
+  const run = swap.tfjs.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo;
   if (!transposeA && !transposeB) return run(args);
   const backend = args.backend as WasmBackend;
   const made: tf.TensorInfo[] = [];
@@ -45,20 +45,14 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
 
 /** Replaces the wasm backend's BatchMatMul; idempotent. Import '@tensorflow/tfjs-backend-wasm' first. */
 export function useFastTransposedMatMul(): void {
-  if (original) return;
-  original = tf.getKernel(KERNEL, 'wasm');
-  if (!original) throw new Error(`tfjs-backend-wasm has no ${KERNEL} kernel to replace (import '@tensorflow/tfjs-backend-wasm' first)`);
+  if (swap.installed) return;
   const transposeKernel = tf.getKernel('Transpose', 'wasm');
   if (!transposeKernel) throw new Error('tfjs-backend-wasm has no Transpose kernel');
   transpose = transposeKernel.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo;
-  tf.unregisterKernel(KERNEL, 'wasm');
-  tf.registerKernel({ kernelName: KERNEL, backendName: 'wasm', setupFunc: original.setupFunc, kernelFunc: batchMatMul as unknown as tf.KernelFunc });
+  swap.install(batchMatMul as unknown as tf.KernelFunc);
 }
 
 /** Puts tfjs's own kernel back (for tests and benchmarks that compare the two). */
 export function restoreTransposedMatMul(): void {
-  if (!original) return;
-  tf.unregisterKernel(KERNEL, 'wasm');
-  tf.registerKernel(original);
-  original = undefined;
+  swap.restore();
 }
