@@ -106,7 +106,8 @@ async function main(): Promise<void> {
   if (opts.progress) bar.start(Math.max(1, total), 0, { task: todo[0]?.label ?? 'nothing to do' });
   const ran = await runShared(todo, resultsDir, {
     progress: (at, label) => bar.update(at, label ? { task: label } : {}),
-    waiting: (labels) => bar.update({ task: `waiting for another runner: ${labels[0]}${labels.length > 1 ? ` (+${labels.length - 1})` : ''}` }),
+    // A claim names its runner by pid: after a reboot an unrelated process may have that pid, hence the hint.
+    waiting: (labels) => bar.update({ task: `waiting for another runner: ${labels[0]}${labels.length > 1 ? ` (+${labels.length - 1})` : ''} (claims in ${join(resultsDir, '.claims')}; remove one whose runner is gone)` }),
   });
   bar.stop();
   console.log(`this runner ran ${ran} of the ${todo.length} runs left${ran < todo.length ? '; other runners sharing the directory ran the rest' : ''}`);
