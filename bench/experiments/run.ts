@@ -21,6 +21,7 @@ import { describeAdapter, probeHardwareAdapter, useWebGPU } from '../../scripts/
 import type { Backends, Context, Task } from './context.js';
 import { useFastConvFilterGradient } from './conv-filter-grad.js';
 import { useFastTransposedMatMul } from './transposed-matmul.js';
+import { formatEta } from './eta.js';
 import { useFastTile } from './fast-tile.js';
 import { convergenceTasks } from './convergence.js';
 import { fcDepthTasks, fcWideTasks } from './fc-depth.js';
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
   const bar = new SingleBar({
     format: '{bar} {percentage}% | ETA {eta_formatted} | {task}',
     etaBuffer: 200, noTTYOutput: true, notTTYSchedule: 10_000, hideCursor: true,
+    formatTime: (t: number) => formatEta(t),
   });
   if (opts.progress) bar.start(Math.max(1, total), 0, { task: todo[0]?.label ?? 'nothing to do' });
   const ran = await runShared(todo, resultsDir, {
