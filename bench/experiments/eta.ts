@@ -1,20 +1,17 @@
 /**
  * The progress bar's ETA as text. cli-progress's own formatter rounds the minutes of an hour on
- * their own, so 2 h 59.8 min reads "2h60m"; this rounds the whole time to 5 minutes (over an hour),
- * 5 seconds (over a minute) or a second first, then splits it.
+ * their own, so 2 h 59.8 min reads "2h60m"; this rounds the whole time first (to 5 minutes over an
+ * hour, 5 seconds over a minute, else a second), then formats the rounded time, so a carry moves
+ * into the next unit (59.6 s reads "1m00s", 3599 s "1h00m").
  * cli-progress passes 'NULL' or 'INF' while it has no rate; those are shown as they are.
  */
 export function formatEta(seconds: number | string): string {
   if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return String(seconds);
   const s = Math.max(0, seconds);
-  if (s >= 3600) {
-    const min = 5 * Math.round(s / 300);
-    return `${Math.floor(min / 60)}h${String(min % 60).padStart(2, '0')}m`;
-  }
-  if (s >= 60) {
-    const sec = 5 * Math.round(s / 5);
-    if (sec >= 3600) return '1h00m';
-    return `${Math.floor(sec / 60)}m${String(sec % 60).padStart(2, '0')}s`;
-  }
-  return `${Math.round(s)}s`;
+  const unit = s >= 3600 ? 300 : s >= 60 ? 5 : 1;
+  const r = unit * Math.round(s / unit);
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (r >= 3600) return `${Math.floor(r / 3600)}h${two(Math.floor((r % 3600) / 60))}m`;
+  if (r >= 60) return `${Math.floor(r / 60)}m${two(r % 60)}s`;
+  return `${r}s`;
 }

@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   const bar = new SingleBar({
     format: '{bar} {percentage}% | ETA {eta_formatted} | {task}',
     etaBuffer: 200, noTTYOutput: true, notTTYSchedule: 10_000, hideCursor: true,
-    formatTime: (t: number) => formatEta(t),
+    formatTime: formatEta,
   });
   if (opts.progress) bar.start(Math.max(1, total), 0, { task: todo[0]?.label ?? 'nothing to do' });
   const ran = await runShared(todo, resultsDir, {

@@ -12,6 +12,7 @@ describe('formatEta', () => {
     expect(formatEta(3599)).toBe('1h00m');
     expect(formatEta(61)).toBe('1m00s');
     expect(formatEta(93)).toBe('1m35s');
+    expect(formatEta(59.6)).toBe('1m00s');
   });
   it('shows short times to the second and never a negative time', () => {
     expect(formatEta(42.4)).toBe('42s');
