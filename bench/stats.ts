@@ -31,3 +31,39 @@ export function maxRelDiff(a: ArrayLike<number>[], b: ArrayLike<number>[]): numb
   });
   return worst;
 }
+
+/** What interleavedMs gives for each timed function. */
+export interface Interleaved {
+  /** Median ms over rounds. */
+  ms: number;
+  /** Median over rounds of this round's ms / the baseline's ms in the same round. */
+  ratio: number;
+}
+
+/**
+ * Times several async functions in rounds, each once per round in the given order, after `warmup`
+ * untimed rounds: load that drifts during a run (these machines are noisy) then weighs on every
+ * function alike, and each ratio to `baseline` is taken within a round before the median.
+ */
+export async function interleavedMs(
+  fns: Record<string, () => Promise<void>>,
+  baseline: string,
+  rounds: number,
+  warmup: number,
+  now: () => number = () => performance.now(),
+): Promise<Record<string, Interleaved>> {
+  const names = Object.keys(fns);
+  if (!names.includes(baseline)) throw new Error(`interleavedMs: no baseline '${baseline}' among ${names.join(', ')}`);
+  if (!(rounds >= 1)) throw new Error(`interleavedMs: rounds must be at least 1, got ${rounds}`);
+  for (let r = 0; r < warmup; r++) for (const k of names) await fns[k]();
+  const samples: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const k of names) {
+      const t = now();
+      await fns[k]();
+      samples[k].push(now() - t);
+    }
+  }
+  const base = samples[baseline];
+  return Object.fromEntries(names.map((k) => [k, { ms: median(samples[k]), ratio: median(samples[k].map((ms, r) => ms / base[r])) }]));
+}

@@ -2,6 +2,9 @@
  * Training-step benchmark for enorm/tfjs. One JSON line per (model, backend, method, cycle) with --json:
  * msPerStep for 'sgd' (the baseline: momentum SGD), 'sgd+enorm' (one ENorm cycle after the step)
  * and 'sgd+bn' (BatchNormalization after every hidden layer instead), and overhead = ms / baseline - 1.
+ * The methods of a case are timed in interleaved rounds, one step of each per round (--steps rounds
+ * after 3 warm-up rounds), and overhead is the median of the per-round ratios: load that drifts
+ * during the run weighs on the baseline and the figure alike. Rows carry steps and order.
  * On webgpu the step is timed with the cycle three ways: 'wgsl' (enorm's kernels on the GPU, the
  * default), 'readback' (weights read back, Wasm kernels) and 'tf-ops' (the same cycle in tf ops,
  * bench/tfops-cycle.ts); and the GPU cycle alone, wgsl against tf-ops ('enorm-cycle-only').
@@ -20,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { describeAdapter, useWebGPU } from '../scripts/webgpu-node.js';
 import { enormStep } from '../src/tfjs/index.js';
 import { accumulatorsOf } from '../src/tfjs/model.js';
-import { maxRelDiff, medianMs } from './stats.js';
+import { interleavedMs, maxRelDiff, medianMs } from './stats.js';
 import { tfOpsCycle, type TfOpsCycle } from './tfops-cycle.js';
 import { useFastTransposedMatMul } from './experiments/transposed-matmul.js';
 import { useFastTile } from './experiments/fast-tile.js';
@@ -88,7 +91,10 @@ async function stepped(c: Case, bn: boolean) {
   return { model, optimizer, x, y };
 }
 
-async function msPerStep(c: Case, method: Method, cycle?: Cycle): Promise<number> {
+/** A step of the method, ready to time, and what frees it. */
+interface Timed { step: () => Promise<void>; dispose: () => void }
+
+async function stepOf(c: Case, method: Method, cycle?: Cycle): Promise<Timed> {
   const { model, optimizer, x, y } = await stepped(c, method === 'sgd+bn');
   const tfOps = cycle === 'tf-ops' ? await tfOpsCycle(model, optimizer, 1.2) : null;
   const cycleOn = cycle === 'readback' ? 'wasm' : undefined;
@@ -99,10 +105,7 @@ async function msPerStep(c: Case, method: Method, cycle?: Cycle): Promise<number
     if (tfOps) tfOps.run();
     else await enormStep(model, { optimizer, c: 1.2, cycleOn });
   };
-  const ms = await medianMs(step, steps, 3); // warm-up: kernels compiled, ENorm plan built
-  tf.dispose([x, y]);
-  model.dispose();
-  return ms;
+  return { step, dispose: () => { tf.dispose([x, y]); model.dispose(); } };
 }
 
 /** A model after one momentum step, and a way to put its weights and momentum back to that state. */
@@ -153,7 +156,7 @@ const emit = (row: Record<string, unknown>) => {
  * The matrix products one SGD step of a dense chain computes, alone, with the registered kernels:
  * per layer X W (forward), X^T dY (its weight gradient) and, but for the first, dY W^T.
  */
-async function msPerStepMatMuls(c: Case): Promise<number> {
+function matMulsOf(c: Case): Timed {
   const model = c.build(false);
   const shapes = denseKernels(model).map((v) => v.shape as [number, number]); // [in, out] per layer
   model.dispose();
@@ -162,28 +165,40 @@ async function msPerStepMatMuls(c: Case): Promise<number> {
     w: tf.randomUniform([n, m], -1, 1, 'float32', 20 + l),
     dy: tf.randomUniform([c.batch, m], -1, 1, 'float32', 30 + l),
   }));
-  const products = async () => {
+  const step = async () => {
     const out = tf.tidy(() => operands.flatMap(({ x, w, dy }, l) => [tf.matMul(x, w), tf.matMul(x, dy, true, false), ...(l > 0 ? [tf.matMul(dy, w, false, true)] : [])]));
     await Promise.all(out.map((t) => t.data()));
     tf.dispose(out);
   };
-  const ms = await medianMs(products, steps, 3);
-  tf.dispose(operands.flatMap((o) => [o.x, o.w, o.dy]));
-  return ms;
+  return { step, dispose: () => tf.dispose(operands.flatMap((o) => [o.x, o.w, o.dy])) };
 }
 
+/**
+ * Every method's step (and, for dense chains, the products alone) timed in interleaved rounds
+ * (stats.ts interleavedMs: 3 warm-up rounds compile kernels and build the ENorm plan), so the
+ * machine's drifting load weighs on all of them alike; overhead and stepOverMatMuls are medians of
+ * per-round ratios to the sgd step.
+ */
 async function timeSteps(c: Case, backend: string): Promise<void> {
-  const base = await msPerStep(c, 'sgd');
-  if (!c.conv) {
-    const ms = await msPerStepMatMuls(c);
-    emit({ case: c.name, backend, batch: c.batch, method: 'matmuls-only', matmul, tile, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), stepOverMatMuls: +(base / ms).toFixed(3) });
-  }
   const variants: [Method, Cycle?][] = backend === 'webgpu'
     ? [['sgd'], ['sgd+enorm', 'wgsl'], ['sgd+enorm', 'readback'], ['sgd+enorm', 'tf-ops'], ['sgd+bn']]
     : [['sgd'], ['sgd+enorm', 'wasm'], ['sgd+bn']];
+  const timed: Record<string, Timed> = {};
+  for (const [method, cycle] of variants) timed[cycle ? `${method}:${cycle}` : method] = await stepOf(c, method, cycle);
+  if (!c.conv) timed['matmuls-only'] = matMulsOf(c);
+  const r = await interleavedMs(Object.fromEntries(Object.entries(timed).map(([k, t]) => [k, t.step])), 'sgd', steps, 3);
+  Object.values(timed).forEach((t) => t.dispose());
+  const base = r.sgd.ms;
+  const common = { case: c.name, backend, batch: c.batch };
+  // The replacements are wasm kernels: on cpu and webgpu tfjs's own ran.
+  const timing = backend === 'wasm' ? { matmul, tile, steps, order: 'interleaved' } : { matmul: 'tfjs', tile: 'tfjs', steps, order: 'interleaved' };
+  if (!c.conv) {
+    const m = r['matmuls-only'];
+    emit({ ...common, method: 'matmuls-only', ...timing, msPerStep: +m.ms.toFixed(3), baselineMs: +base.toFixed(3), stepOverMatMuls: +(1 / m.ratio).toFixed(3) });
+  }
   for (const [method, cycle] of variants) {
-    const ms = method === 'sgd' ? base : await msPerStep(c, method, cycle);
-    emit({ case: c.name, backend, batch: c.batch, method, ...(cycle ? { cycle } : {}), matmul, tile, msPerStep: +ms.toFixed(3), baselineMs: +base.toFixed(3), overhead: +(ms / base - 1).toFixed(4) });
+    const v = r[cycle ? `${method}:${cycle}` : method];
+    emit({ ...common, method, ...(cycle ? { cycle } : {}), ...timing, msPerStep: +v.ms.toFixed(3), baselineMs: +base.toFixed(3), overhead: +(v.ratio - 1).toFixed(4) });
   }
 }
 
