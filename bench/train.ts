@@ -183,22 +183,23 @@ async function timeSteps(c: Case, backend: string): Promise<void> {
   const variants: [Method, Cycle?][] = backend === 'webgpu'
     ? [['sgd'], ['sgd+enorm', 'wgsl'], ['sgd+enorm', 'readback'], ['sgd+enorm', 'tf-ops'], ['sgd+bn']]
     : [['sgd'], ['sgd+enorm', 'wasm'], ['sgd+bn']];
+  const keyOf = (method: Method, cycle?: Cycle) => (cycle ? `${method}:${cycle}` : method);
   const timed: Record<string, Timed> = {};
-  for (const [method, cycle] of variants) timed[cycle ? `${method}:${cycle}` : method] = await stepOf(c, method, cycle);
+  for (const [method, cycle] of variants) timed[keyOf(method, cycle)] = await stepOf(c, method, cycle);
   if (!c.conv) timed['matmuls-only'] = matMulsOf(c);
   const r = await interleavedMs(Object.fromEntries(Object.entries(timed).map(([k, t]) => [k, t.step])), 'sgd', steps, 3);
   Object.values(timed).forEach((t) => t.dispose());
   const base = r.sgd.ms;
-  const common = { case: c.name, backend, batch: c.batch };
   // The replacements are wasm kernels: on cpu and webgpu tfjs's own ran.
-  const timing = backend === 'wasm' ? { matmul, tile, steps, order: 'interleaved' } : { matmul: 'tfjs', tile: 'tfjs', steps, order: 'interleaved' };
+  const kernels = backend === 'wasm' ? { matmul, tile } : { matmul: 'tfjs', tile: 'tfjs' };
+  const common = { case: c.name, backend, batch: c.batch, ...kernels, steps, order: 'interleaved', baselineMs: +base.toFixed(3) };
   if (!c.conv) {
     const m = r['matmuls-only'];
-    emit({ ...common, method: 'matmuls-only', ...timing, msPerStep: +m.ms.toFixed(3), baselineMs: +base.toFixed(3), stepOverMatMuls: +(1 / m.ratio).toFixed(3) });
+    emit({ ...common, method: 'matmuls-only', msPerStep: +m.ms.toFixed(3), stepOverMatMuls: +(1 / m.ratio).toFixed(3) });
   }
   for (const [method, cycle] of variants) {
-    const v = r[cycle ? `${method}:${cycle}` : method];
-    emit({ ...common, method, ...(cycle ? { cycle } : {}), ...timing, msPerStep: +v.ms.toFixed(3), baselineMs: +base.toFixed(3), overhead: +(v.ratio - 1).toFixed(4) });
+    const v = r[keyOf(method, cycle)];
+    emit({ ...common, method, ...(cycle ? { cycle } : {}), msPerStep: +v.ms.toFixed(3), overhead: +(v.ratio - 1).toFixed(4) });
   }
 }
 
